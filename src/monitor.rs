@@ -1,0 +1,260 @@
+//! Startup (spec §1.1) and the monitoring loop (§4.3): sample → decide → select → act → sleep.
+
+use crate::cli::{self, Config, Event, Parsed, Totals};
+use crate::decide::{decide, sleep_time_ms, Action, Limits};
+use crate::kill::{KillConfig, Killer, RealSys, Sys};
+use crate::log::pct;
+use crate::meminfo::{self, MemInfo, Report};
+use crate::procfs::ProcRoot;
+use crate::sys::{self, Errno};
+use crate::victim::{Matchers, Options, Scanner};
+use crate::Fatal;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+/// The running daemon: everything the loop needs, allocated once.
+pub struct Daemon<S: Sys> {
+    pub cfg: Config,
+    pub limits: Limits,
+    pub root: ProcRoot,
+    pub mem: meminfo::Reader,
+    pub scanner: Scanner,
+    pub killer: Killer<S>,
+    report_countdown_ms: i64,
+}
+
+impl<S: Sys> Daemon<S> {
+    /// Builds a daemon over `root` (a fixture tree in tests) without any startup side effect.
+    pub fn new(cfg: Config, root: ProcRoot, matchers: Matchers, sys: S) -> Result<Daemon<S>, Fatal> {
+        let limits = Limits::from(&cfg);
+        let mem = meminfo::Reader::open(&root.0)?;
+        let scanner = Scanner::new(
+            root.clone(),
+            Options {
+                sort_by_rss: cfg.sort_by_rss,
+                ignore_root_user: cfg.ignore_root_user,
+            },
+            matchers,
+        );
+        let kcfg = KillConfig {
+            dryrun: cfg.dryrun,
+            kill_group: cfg.kill_process_group,
+            notify: cfg.notify,
+            post_hook: cfg.notify_ext.clone(),
+            pre_hook: cfg.pre_hook.clone(),
+        };
+        Ok(Daemon {
+            killer: Killer::new(sys, kcfg, limits),
+            cfg,
+            limits,
+            root,
+            mem,
+            scanner,
+            report_countdown_ms: 0,
+        })
+    }
+
+    fn sysrq_path(&self) -> Vec<u8> {
+        let mut p = self.root.0.clone();
+        p.extend_from_slice(b"/sysrq-trigger");
+        p
+    }
+
+    /// earlyoom's `startup_selftests` (main.c:70-124): check `--kernel-oom` permissions, or
+    /// dry-run a whole victim search and signal 0 (which also grows the stack before
+    /// mlockall); then the `-N`/`-P` path checks.
+    pub fn selftest(&mut self) -> Result<(), Fatal> {
+        if self.cfg.kernel_oom {
+            let path = self.sysrq_path();
+            if !self.killer.trigger_kernel_oom(&path, true) {
+                crate::warn!("startup_selftests: kernel OOM killer permission check failed, use user mode instead\n");
+                self.cfg.kernel_oom = false;
+            }
+        } else {
+            crate::debug!("startup_selftests: dry-running oom kill...\n");
+            let sel = self.scanner.scan()?;
+            self.killer
+                .kill_process(&self.scanner, &mut self.mem, sel.victim.as_ref(), 0)?;
+        }
+        self.killer.cfg.post_hook = crate::hooks::check_program(
+            self.killer.cfg.post_hook.take(),
+            "-N",
+            "notify script",
+        );
+        self.killer.cfg.pre_hook = crate::hooks::check_program(
+            self.killer.cfg.pre_hook.take(),
+            "-P",
+            "pre-hook program",
+        );
+        Ok(())
+    }
+
+    /// The limits banner (main.c:434-445), plain stderr.
+    pub fn print_limits(&self, m: &MemInfo) {
+        crate::plain!(
+            "mem total: {:4} MiB, user mem total: {:4} MiB, swap total: {:4} MiB\n",
+            m.mem_total_kib / 1024,
+            m.user_mem_total_kib / 1024,
+            m.swap_total_kib / 1024
+        );
+        let l = &self.limits;
+        if self.cfg.kernel_oom {
+            crate::plain!(
+                "triggering kernel oom when mem avail <= {}% and swap free <= {}%,\n",
+                pct(l.mem_term_percent),
+                pct(l.swap_term_percent)
+            );
+        } else {
+            crate::plain!(
+                "sending SIGTERM when mem avail <= {}% and swap free <= {}%,\n        SIGKILL when mem avail <= {}% and swap free <= {}%\n",
+                pct(l.mem_term_percent),
+                pct(l.swap_term_percent),
+                pct(l.mem_kill_percent),
+                pct(l.swap_kill_percent)
+            );
+        }
+    }
+
+    /// One poll; returns how long to sleep. Allocation-free unless it kills.
+    pub fn iterate(&mut self) -> Result<u32, Fatal> {
+        self.killer.children.reap();
+        let m = self.mem.read()?;
+        let action = decide(&m, &self.limits);
+        let mut last = m;
+        if action != Action::None {
+            crate::warn!("{}", Report(&m));
+            let l = &self.limits;
+            if action == Action::Kill {
+                crate::warn!(
+                    "low memory! at or below SIGKILL limits: mem {}%, swap {}%\n",
+                    pct(l.mem_kill_percent),
+                    pct(l.swap_kill_percent)
+                );
+            } else {
+                crate::warn!(
+                    "low memory! at or below SIGTERM limits: mem {}%, swap {}%\n",
+                    pct(l.mem_term_percent),
+                    pct(l.swap_term_percent)
+                );
+            }
+            if self.cfg.kernel_oom {
+                let path = self.sysrq_path();
+                self.killer.trigger_kernel_oom(&path, self.cfg.dryrun);
+                return Ok(500);
+            }
+            let sel = self.scanner.scan()?;
+            // Double-check before killing (earlyoom v1.6.2): the scan takes time and memory
+            // may have been freed meanwhile. The originally decided signal is used.
+            last = self.mem.read()?;
+            if decide(&last, &self.limits) == Action::None {
+                crate::warn!("memory situation has recovered while selecting victim\n");
+            } else {
+                self.killer.kill_process(
+                    &self.scanner,
+                    &mut self.mem,
+                    sel.victim.as_ref(),
+                    action.signal(),
+                )?;
+            }
+        } else if self.cfg.report_interval_ms > 0 && self.report_countdown_ms <= 0 {
+            crate::info!("{}", Report(&m));
+            self.report_countdown_ms = self.cfg.report_interval_ms as i64;
+        }
+        let ms = sleep_time_ms(&last, &self.limits);
+        crate::debug!("adaptive sleep time: {} ms\n", ms);
+        self.report_countdown_ms -= ms as i64;
+        Ok(ms)
+    }
+
+    /// Polls forever; returns only on a fatal error.
+    pub fn run(&mut self) -> Result<(), Fatal> {
+        loop {
+            let ms = self.iterate()?;
+            self.killer.sys.sleep_ms(ms as u64);
+        }
+    }
+}
+
+/// Replays the parser's messages; `--syslog` takes effect where it stood in argv.
+fn replay(events: Vec<Event>) {
+    for e in events {
+        match e {
+            Event::Plain(b) => crate::log::plain_bytes(&b),
+            Event::Warn(b) => crate::log::emit_bytes(crate::log::Level::Warn, &b),
+            Event::Syslog => crate::log::enable_syslog(),
+        }
+    }
+}
+
+/// `-p`: nice -20 and oom_score_adj -100 for ourselves (main.c:416-430).
+fn raise_priority(root: &ProcRoot) {
+    // SAFETY: plain syscall.
+    let nice_ok = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -20) } == 0;
+    if !nice_ok {
+        crate::warn!("Could not set priority: {}. Continuing anyway\n", Errno::last());
+    }
+    let mut path = root.0.clone();
+    path.extend_from_slice(format!("/{}/oom_score_adj", sys::getpid()).as_bytes());
+    let adj_ok = match std::fs::write(OsStr::from_bytes(&path), b"-100") {
+        Ok(()) => true,
+        Err(e) => {
+            crate::warn!("Could not set oom_score_adj: {}. Continuing anyway\n", Errno::from(e));
+            false
+        }
+    };
+    if nice_ok && adj_ok {
+        crate::plain!("Priority was raised successfully\n");
+    }
+}
+
+/// mlockall so the daemon never waits on its own page-ins when memory is short (main.c:447-454).
+fn lock_memory() {
+    const MCL_ONFAULT: i32 = 4;
+    // SAFETY: plain syscalls.
+    let ok = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | MCL_ONFAULT) } == 0
+        || unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == 0;
+    if !ok {
+        crate::plain!("Could not lock memory - continuing anyway: {}\n", Errno::last());
+    }
+}
+
+/// earlyoom's `main` after the banner (spec §1.1 steps 4-15). Returns Ok(()) for `-h`/`-v`;
+/// otherwise runs forever or returns the fatal error.
+pub fn main(args: &[OsString]) -> Result<(), Fatal> {
+    let root = ProcRoot::default();
+    // earlyoom works relative to /proc; failing that is exit 4.
+    // SAFETY: NUL-terminated literal.
+    if unsafe { libc::chdir(c"/proc".as_ptr()) } != 0 {
+        return Err(Fatal::ProcChdir(Errno::last()));
+    }
+    // Hooks and dbus-send must not inherit CAP_KILL/CAP_IPC_LOCK from systemd's ambient set
+    // (earlyoom #228). Failure (old kernels) is ignored, as earlyoom does.
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    // meminfo is read before the options: -M/-S limits come from it, and -h fails like
+    // earlyoom when /proc is unusable.
+    let mut mem = meminfo::Reader::open(&root.0)?;
+    let m0 = mem.read()?;
+    let totals = Totals {
+        mem_total_kib: m0.mem_total_kib,
+        swap_total_kib: m0.swap_total_kib,
+    };
+    let parsed = cli::parse(args, totals, std::env::var_os("POSIXLY_CORRECT").is_some());
+    let debug = matches!(&parsed.outcome, Ok(Parsed::Run(c)) if c.debug);
+    crate::log::set_debug(debug);
+    replay(parsed.events);
+    let cfg = match parsed.outcome? {
+        Parsed::Exit => return Ok(()),
+        Parsed::Run(c) => c,
+    };
+    drop(mem);
+    let matchers = Matchers::from_config(&cfg)?;
+    if cfg.set_priority {
+        raise_priority(&root);
+    }
+    let mut d = Daemon::new(cfg, root, matchers, RealSys)?;
+    d.selftest()?;
+    d.print_limits(&m0);
+    lock_memory();
+    d.run()
+}

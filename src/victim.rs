@@ -1,0 +1,472 @@
+//! Victim selection: earlyoom's ordering as pure functions, and the scan over a proc root.
+//!
+//! The scan follows earlyoom's `find_largest_process`/`is_larger` (spec §5.1-5.3): per pid it
+//! reads only what it needs, in earlyoom's order, and skips at the first failure. Deliberate
+//! differences (docs/compatibility.md): zombies are never victims, and when the daemon itself
+//! would win, the next candidate is taken instead of killing nothing.
+
+use crate::cli::Config;
+use crate::procfs::{ProcDir, ProcRoot, Text};
+use crate::sys::{self, Errno};
+use crate::Fatal;
+use regex::bytes::{Regex, RegexBuilder};
+
+/// earlyoom's "field not set" placeholder (meminfo.h:38), printed in debug tables.
+pub const NOT_SET: i32 = -9999;
+/// `--prefer`/`--avoid` adjustment in oom_score points ...
+pub const SCORE_BONUS: i32 = 300;
+/// ... and in KiB with `--sort-by-rss` (3 GiB).
+pub const RSS_BONUS_KIB: i64 = 3_145_728;
+
+/// What the ordering compares: oom_score and RSS, both already adjusted by prefer/avoid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rank {
+    pub oom_score: i32,
+    pub rss_kib: i64,
+}
+
+/// The initial "victim" every first eligible process beats.
+pub const NOBODY: Rank = Rank {
+    oom_score: NOT_SET,
+    rss_kib: NOT_SET as i64,
+};
+
+/// earlyoom's `is_larger` comparison (kill.c:478-514): does `cur` beat `victim`?
+/// Default: higher oom_score, then higher RSS; a full tie keeps the earlier pid.
+/// `--sort-by-rss`: when both RSS are positive, higher RSS then higher oom_score; otherwise
+/// (a zombie main thread has RSS 0, an avoided process negative RSS) fall back to the default.
+pub fn is_larger(sort_by_rss: bool, victim: Rank, cur: Rank) -> bool {
+    if sort_by_rss && cur.rss_kib > 0 && victim.rss_kib > 0 {
+        return cur.rss_kib > victim.rss_kib
+            || (cur.rss_kib == victim.rss_kib && cur.oom_score > victim.oom_score);
+    }
+    cur.oom_score > victim.oom_score
+        || (cur.oom_score == victim.oom_score && cur.rss_kib > victim.rss_kib)
+}
+
+/// A chosen process, with what the kill log, the hooks and the PID-reuse check need.
+#[derive(Clone, Copy, Debug)]
+pub struct Victim {
+    pub pid: i32,
+    pub uid: i32,
+    /// Adjusted by prefer/avoid, as earlyoom logs it.
+    pub oom_score: i32,
+    pub oom_score_adj: i32,
+    /// Adjusted by prefer/avoid in `--sort-by-rss` mode, as earlyoom logs it.
+    pub rss_kib: i64,
+    /// Field 22 of stat at scan time: with the pid, the process's identity.
+    pub starttime: u64,
+    pub comm: Text,
+    pub cmdline: Text,
+}
+
+impl Victim {
+    fn rank(&self) -> Rank {
+        Rank {
+            oom_score: self.oom_score,
+            rss_kib: self.rss_kib,
+        }
+    }
+}
+
+/// The three regexes, compiled once at startup.
+#[derive(Default)]
+pub struct Matchers {
+    pub prefer: Option<Regex>,
+    pub avoid: Option<Regex>,
+    pub ignore: Option<Regex>,
+}
+
+/// Builds a regex from a pattern given as bytes. `regex::bytes` with Unicode off matches
+/// bytes, like glibc's ERE in the C locale; bytes that are not ASCII become `\xNN` escapes
+/// so that any argv byte string can be a pattern (differences: docs/compatibility.md).
+pub fn compile(pattern: &[u8]) -> Result<Regex, Fatal> {
+    let mut src = String::with_capacity(pattern.len());
+    for &b in pattern {
+        if b.is_ascii() {
+            src.push(b as char);
+        } else {
+            src.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    RegexBuilder::new(&src)
+        .unicode(false)
+        .build()
+        .map_err(|_| Fatal::Regex(pattern.to_vec()))
+}
+
+impl Matchers {
+    /// Compiles prefer → avoid → ignore, printing earlyoom's notices in that order
+    /// (main.c:395-415); a pattern that does not compile is exit 6.
+    pub fn from_config(cfg: &Config) -> Result<Matchers, Fatal> {
+        let mut m = Matchers::default();
+        let kinds: [(&Option<Vec<u8>>, &mut Option<Regex>, &str); 3] = [
+            (&cfg.prefer, &mut m.prefer, "Preferring to kill process names that match regex"),
+            (&cfg.avoid, &mut m.avoid, "Will avoid killing process names that match regex"),
+            (&cfg.ignore, &mut m.ignore, "Will ignore process names that match regex"),
+        ];
+        for (pat, slot, notice) in kinds {
+            if let Some(p) = pat {
+                *slot = Some(compile(p)?);
+                let mut line = notice.as_bytes().to_vec();
+                line.extend_from_slice(b" '");
+                line.extend_from_slice(p);
+                line.extend_from_slice(b"'\n");
+                crate::log::plain_bytes(&line);
+            }
+        }
+        Ok(m)
+    }
+
+    fn any(&self) -> bool {
+        self.prefer.is_some() || self.avoid.is_some() || self.ignore.is_some()
+    }
+}
+
+/// Selection options taken from the command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub sort_by_rss: bool,
+    pub ignore_root_user: bool,
+}
+
+/// One scan's result.
+#[derive(Debug)]
+pub struct Selection {
+    pub victim: Option<Victim>,
+    /// The daemon itself would have won (earlyoom's "selected myself" case); we logged it and
+    /// took the best other process instead.
+    pub skipped_self: bool,
+}
+
+/// Reusable scan state: buffers are allocated once, so a scan allocates nothing.
+pub struct Scanner {
+    pub root: ProcRoot,
+    pub opts: Options,
+    pub matchers: Matchers,
+    dents: Vec<u8>,
+    file: Vec<u8>,
+    my_pid: i32,
+    page_kib: i64,
+}
+
+/// A per-pid record filled lazily, in earlyoom's order.
+struct Cur {
+    pid: i32,
+    uid: i32,
+    oom_score: i32,
+    oom_score_adj: i32,
+    rss_kib: i64,
+    starttime: u64,
+    comm: Text,
+    comm_read: bool,
+}
+
+impl Scanner {
+    pub fn new(root: ProcRoot, opts: Options, matchers: Matchers) -> Scanner {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Scanner {
+            root,
+            opts,
+            matchers,
+            dents: vec![0; 32 * 1024],
+            file: vec![0; 1024],
+            my_pid: sys::getpid(),
+            page_kib: (if page > 0 { page } else { 4096 }) as i64 / 1024,
+        }
+    }
+
+    /// Pretend to be another pid (tests run the scan over fixture trees).
+    pub fn set_my_pid(&mut self, pid: i32) {
+        self.my_pid = pid;
+    }
+
+    /// Scans the proc root once (exit 5 if it cannot be opened, as earlyoom).
+    pub fn scan(&mut self) -> Result<Selection, Fatal> {
+        let t0 = sys::monotonic_secs();
+        let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
+        let debug = crate::log::debug_enabled();
+        if debug {
+            crate::debug!("  PID OOM_SCORE  RSSkiB   UID OOM_SCORE_ADJ  COMM\n");
+        }
+        let mut best: Option<Victim> = None;
+        let mut myself: Option<Rank> = None;
+        let mut dents = std::mem::take(&mut self.dents);
+        let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
+            let mut cur = Cur {
+                pid,
+                uid: NOT_SET,
+                oom_score: NOT_SET,
+                oom_score_adj: NOT_SET,
+                rss_kib: NOT_SET as i64,
+                starttime: 0,
+                comm: Text::new(),
+                comm_read: false,
+            };
+            let floor = if pid == self.my_pid {
+                NOBODY
+            } else {
+                best.as_ref().map_or(NOBODY, Victim::rank)
+            };
+            let won = self.consider(&mut dir, &mut cur, floor);
+            if won {
+                if pid == self.my_pid {
+                    myself = Some(Rank {
+                        oom_score: cur.oom_score,
+                        rss_kib: cur.rss_kib,
+                    });
+                } else {
+                    best = Some(Victim {
+                        pid,
+                        uid: cur.uid,
+                        oom_score: cur.oom_score,
+                        oom_score_adj: cur.oom_score_adj,
+                        rss_kib: cur.rss_kib,
+                        starttime: cur.starttime,
+                        comm: cur.comm,
+                        cmdline: Text::new(),
+                    });
+                }
+            }
+            if debug {
+                self.debug_row(&mut dir, &mut cur, won && pid != self.my_pid);
+            }
+        });
+        self.dents = dents;
+        if let Err(e) = res {
+            crate::warn!("find_largest_process: readdir error: {}", e);
+        }
+        let mut skipped_self = false;
+        if let Some(me) = myself {
+            if best.as_ref().is_none_or(|b| is_larger(self.opts.sort_by_rss, b.rank(), me)) {
+                skipped_self = true;
+                crate::warn!(
+                    "find_largest_process: selected myself (pid {}). Do you use hidpid? See https://github.com/rfjakob/earlyoom/wiki/proc-hidepid\n",
+                    self.my_pid
+                );
+            }
+        }
+        if let Some(v) = best.as_mut() {
+            self.fill_informative_fields(&mut dir, v);
+        }
+        if debug {
+            let ms = (sys::monotonic_secs() - t0) * 1000.0;
+            let us = (ms * 1000.0) as i64;
+            crate::debug!("selecting victim took {}.{:03} ms\n", us / 1000, us % 1000);
+        }
+        Ok(Selection {
+            victim: best,
+            skipped_self,
+        })
+    }
+
+    /// earlyoom's `is_larger` read sequence; true if `cur` becomes the new victim.
+    fn consider(&mut self, dir: &mut ProcDir, cur: &mut Cur, victim: Rank) -> bool {
+        let pid = cur.pid;
+        // 1. init and kthreadd.
+        if pid <= 2 {
+            return false;
+        }
+        // 2. --ignore-root-user: the owner of /proc/PID.
+        if self.opts.ignore_root_user {
+            match dir.uid(pid) {
+                Ok(uid) => cur.uid = uid as i32,
+                Err(e) => {
+                    crate::debug!("is_larger: pid {}: error reading uid: {}\n", pid, e);
+                    return false;
+                }
+            }
+            if cur.uid == 0 {
+                return false;
+            }
+        }
+        // 3. stat, parsed after the last ')'.
+        let stat = match dir.stat(pid, &mut self.file) {
+            Ok(s) => s,
+            Err(_) => {
+                crate::debug!("is_larger: pid {}: error reading stat\n", pid);
+                return false;
+            }
+        };
+        cur.rss_kib = stat.rss_pages * self.page_kib;
+        cur.starttime = stat.starttime;
+        // 4. Kernel threads are children of kthreadd (procps' rule).
+        if stat.ppid == 2 {
+            return false;
+        }
+        // Deliberate difference: a zombie (or dead) process holds no memory and cannot be
+        // made to exit by a signal; earlyoom would "kill" it every 100 ms until its parent
+        // reaps it. A zombie *main thread* with live threads still holds memory: keep it.
+        if stat.state == b'X' || (stat.state == b'Z' && stat.num_threads <= 1) {
+            return false;
+        }
+        // 5. oom_score.
+        match dir.int(pid, b"oom_score", &mut self.file) {
+            Ok(s) => cur.oom_score = s,
+            Err(e) => {
+                crate::debug!("is_larger: pid {}: error reading oom_score: {}\n", pid, e);
+                return false;
+            }
+        }
+        // 6. comm and the regexes, only when one is configured.
+        if self.matchers.any() {
+            if let Err(e) = dir.comm(pid, &mut cur.comm) {
+                crate::debug!("is_larger: pid {}: error reading process name: {}\n", pid, e);
+                return false;
+            }
+            cur.comm_read = true;
+            let name = cur.comm.as_bytes();
+            if self.matchers.prefer.as_ref().is_some_and(|r| r.is_match(name)) {
+                cur.oom_score += SCORE_BONUS;
+                cur.rss_kib += RSS_BONUS_KIB;
+            }
+            if self.matchers.avoid.as_ref().is_some_and(|r| r.is_match(name)) {
+                cur.oom_score -= SCORE_BONUS;
+                cur.rss_kib -= RSS_BONUS_KIB;
+            }
+            if self.matchers.ignore.as_ref().is_some_and(|r| r.is_match(name)) {
+                return false;
+            }
+        }
+        // 7. Compare.
+        let rank = Rank {
+            oom_score: cur.oom_score,
+            rss_kib: cur.rss_kib,
+        };
+        if self.opts.sort_by_rss && cur.rss_kib == 0 {
+            self.zombie_main_thread_warning(dir, cur);
+        }
+        if !is_larger(self.opts.sort_by_rss, victim, rank) {
+            return false;
+        }
+        // 8. oom_score_adj last, only for would-be winners; -1000 means "never".
+        match dir.int(pid, b"oom_score_adj", &mut self.file) {
+            Ok(adj) => cur.oom_score_adj = adj,
+            Err(e) => {
+                crate::debug!("is_larger: pid {}: error reading oom_score_adj: {}\n", pid, e);
+                return false;
+            }
+        }
+        cur.oom_score_adj != -1000
+    }
+
+    fn zombie_main_thread_warning(&self, dir: &mut ProcDir, cur: &mut Cur) {
+        if !cur.comm_read {
+            cur.comm_read = dir.comm(cur.pid, &mut cur.comm).is_ok();
+        }
+        crate::warn!(
+            "is_larger: pid {} \"{}\": rss=0 but oom_score={}. Zombie main thread? Using oom_score for this process.\n",
+            cur.pid,
+            cur.comm.display(),
+            cur.oom_score
+        );
+    }
+
+    fn debug_row(&self, dir: &mut ProcDir, cur: &mut Cur, new_victim: bool) {
+        if !cur.comm_read {
+            cur.comm_read = dir.comm(cur.pid, &mut cur.comm).is_ok();
+        }
+        if cur.uid == NOT_SET {
+            if let Ok(uid) = dir.uid(cur.pid) {
+                cur.uid = uid as i32;
+            }
+        }
+        crate::debug!(
+            "{:5} {:9} {:7} {:5} {:13} \"{}\"{}",
+            cur.pid,
+            cur.oom_score,
+            cur.rss_kib,
+            cur.uid,
+            cur.oom_score_adj,
+            cur.comm.display(),
+            if new_victim { " <--- new victim\n" } else { "\n" }
+        );
+    }
+
+    /// comm, cmdline and uid for the kill log and hooks (kill.c:531-555).
+    fn fill_informative_fields(&self, dir: &mut ProcDir, v: &mut Victim) {
+        if v.comm.as_bytes().is_empty() {
+            if let Err(e) = dir.comm(v.pid, &mut v.comm) {
+                crate::debug!("fill_informative_fields: pid {}: error reading process name: {}\n", v.pid, e);
+            }
+        }
+        if let Err(e) = dir.cmdline(v.pid, &mut v.cmdline) {
+            crate::debug!("fill_informative_fields: pid {}: error reading process cmdline: {}\n", v.pid, e);
+        }
+        if v.uid == NOT_SET {
+            match dir.uid(v.pid) {
+                Ok(uid) => v.uid = uid as i32,
+                Err(e) => crate::debug!("fill_informative_fields: pid {}: error reading uid: {}\n", v.pid, e),
+            }
+        }
+    }
+
+    /// Re-reads the victim's stat: the same process still owns the pid only if its start
+    /// time is unchanged (pids are reused, start times of a pid never repeat).
+    pub fn same_process(&self, v: &Victim) -> Result<bool, Errno> {
+        let mut dir = ProcDir::open(&self.root)?;
+        let mut buf = [0u8; 1024];
+        Ok(dir.stat(v.pid, &mut buf)?.starttime == v.starttime)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(oom_score: i32, rss_kib: i64) -> Rank {
+        Rank { oom_score, rss_kib }
+    }
+
+    /// Every list is sorted smallest → largest; every later element must beat every earlier
+    /// one and never the reverse (earlyoom's Test_is_larger / Test_is_larger_by_rss).
+    fn check_order(sort_by_rss: bool, list: &[Rank]) {
+        for (i, a) in list.iter().enumerate() {
+            assert!(!is_larger(sort_by_rss, *a, *a), "is_larger(x, x) for {a:?}");
+            for b in &list[i + 1..] {
+                assert!(is_larger(sort_by_rss, *a, *b), "{b:?} should beat {a:?}");
+                assert!(!is_larger(sort_by_rss, *b, *a), "{a:?} should not beat {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn earlyoom_ordering_default() {
+        check_order(false, &[r(100, 1234), r(100, 1238), r(101, 4), r(102, 4), r(103, 0)]);
+    }
+
+    #[test]
+    fn earlyoom_ordering_by_rss() {
+        // Neighbours only: the zombie-main-thread fallback is not transitive (as in earlyoom).
+        let list = [r(100, 4), r(100, 8), r(101, 8), r(99, 12), r(102, 0), r(102, 12)];
+        for w in list.windows(2) {
+            assert!(is_larger(true, w[0], w[1]), "{:?} should beat {:?}", w[1], w[0]);
+            assert!(!is_larger(true, w[1], w[0]), "{:?} should not beat {:?}", w[0], w[1]);
+        }
+        for x in list {
+            assert!(!is_larger(true, x, x));
+        }
+    }
+
+    #[test]
+    fn first_eligible_process_beats_nobody() {
+        assert!(is_larger(false, NOBODY, r(0, 0)));
+        assert!(is_larger(true, NOBODY, r(0, 0)));
+        // An avoided process can go below zero but still beats nobody.
+        assert!(is_larger(false, NOBODY, r(-300, 4)));
+    }
+
+    #[test]
+    fn regexes_match_bytes_without_unicode() {
+        assert!(compile(b"^fire").unwrap().is_match(b"firefox"));
+        assert!(compile(b"").unwrap().is_match(b"anything"));
+        assert!(compile(b"(^|/)(init|X|sshd)$").unwrap().is_match(b"sshd"));
+        assert!(!compile(b"(^|/)(init|X|sshd)$").unwrap().is_match(b"sshd-session"));
+        // Non-ASCII pattern bytes match the same bytes in a comm.
+        assert!(compile("ü".as_bytes()).unwrap().is_match("müller".as_bytes()));
+        assert!(compile(b"\xff").unwrap().is_match(b"a\xffb"));
+        assert_eq!(compile(b"(").unwrap_err(), Fatal::Regex(b"(".to_vec()));
+        assert_eq!(compile(b"*a").unwrap_err(), Fatal::Regex(b"*a".to_vec()));
+    }
+}

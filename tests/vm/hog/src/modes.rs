@@ -1,0 +1,108 @@
+//! The small resident modes: `idle` (sentinel, manyprocs), `zombie`, `heartbeat`
+//! (livelock victim's bystander), `sample` (minimum MemAvailable, threshold crossing)
+//! and `now` (the lab's clock for shell scripts).
+
+use crate::args::Opts;
+use crate::grow;
+use crate::sys;
+
+const KIB: usize = 1024;
+
+/// Hold `--size` MiB (default 0), optionally fork idle children, sleep forever. Used for
+/// the "protected service" sentinel and for the 1,500 processes of manyprocs (forking
+/// them from one process is far cheaper under TCG than 1,500 shell spawns).
+pub fn idle(o: &Opts) -> ! {
+    grow::setup(o);
+    for _ in 0..o.size_mib.unwrap_or(0) {
+        sys::alloc_touch(1 << 20);
+    }
+    grow::spawn_children(o);
+    sys::say(&format!("idle {}: holding {} MiB", std::process::id(), o.size_mib.unwrap_or(0)));
+    sys::pause_forever();
+}
+
+/// Fork a child that exits at once and is never reaped: the child stays a zombie (state
+/// Z, no memory, oom_score 0) for as long as we live. A killer must not waste its kill on
+/// it nor wait on it forever.
+pub fn zombie(o: &Opts) -> ! {
+    grow::setup(o);
+    let pid = sys::fork();
+    if pid == 0 {
+        sys::set_comm(o.child_name.as_deref().unwrap_or("zombie"));
+        // SAFETY: _exit skips Rust/atexit teardown, which the forked child must not run.
+        unsafe { libc::_exit(0) };
+    }
+    sys::say(&format!("zombie {pid}"));
+    // SIGCHLD keeps its default disposition, which leaves the child as a zombie rather
+    // than auto-reaping it (only an explicit SIG_IGN would do that).
+    sys::pause_forever();
+}
+
+/// Every `--interval-ms`: touch and release 64 KiB (a little real work, the kind a
+/// memory.high throttle stalls), print a beat and track the longest gap between beats.
+/// SIGTERM prints the summary and exits.
+pub fn heartbeat(o: &Opts) -> ! {
+    grow::setup(o);
+    sys::catch_term();
+    let mut last = sys::now_ms();
+    let mut max_gap = 0;
+    let mut beats: u64 = 0;
+    loop {
+        sys::touch_and_release(64 * KIB);
+        let now = sys::now_ms();
+        let gap = now - last;
+        last = now;
+        beats += 1;
+        if gap > max_gap {
+            max_gap = gap;
+        }
+        sys::say(&format!("beat {now} gap {gap} max {max_gap}"));
+        if sys::got_term() {
+            sys::say(&format!("heartbeat beats={beats} max_gap_ms={max_gap}"));
+            std::process::exit(0);
+        }
+        sys::sleep_ms(o.interval_ms);
+    }
+}
+
+/// Watch /proc/meminfo every `--interval-ms` and remember the minimum MemAvailable and
+/// the first time available memory fell to `--pct` percent of user mem total (the
+/// daemon's default SIGTERM threshold): an independent witness of when memory ran low.
+/// SIGTERM prints one summary line and exits.
+pub fn sample(o: &Opts) -> ! {
+    if let Some(name) = &o.name {
+        sys::set_comm(name);
+    }
+    if let Some(path) = &o.pidfile {
+        sys::write_pidfile(path, std::process::id());
+    }
+    sys::catch_term();
+    let first = sys::now_ms();
+    let mut samples: u64 = 0;
+    let mut min_avail = u64::MAX;
+    let mut min_at = 0;
+    let mut cross_at: Option<u64> = None;
+    let mut total_at_min = 0;
+    loop {
+        let (avail, anon) = sys::meminfo();
+        let now = sys::now_ms();
+        samples += 1;
+        if avail < min_avail {
+            min_avail = avail;
+            min_at = now;
+            total_at_min = avail + anon;
+        }
+        if cross_at.is_none() && sys::avail_percent(avail, anon) <= o.pct {
+            cross_at = Some(now);
+        }
+        if sys::got_term() {
+            let cross = cross_at.map_or("-1".to_string(), |t| t.to_string());
+            sys::say(&format!(
+                "sample samples={samples} first_ms={first} min_avail_kib={min_avail} \
+                 min_at_ms={min_at} user_total_kib={total_at_min} cross_ms={cross}"
+            ));
+            std::process::exit(0);
+        }
+        sys::sleep_ms(o.interval_ms);
+    }
+}
