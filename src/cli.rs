@@ -128,16 +128,56 @@ struct LongOpt {
 
 /// The long options in earlyoom's table order; glibc lists ambiguous matches in this order.
 const LONG: &[LongOpt] = &[
-    LongOpt { name: "prefer", has_arg: true, opt: Opt::Prefer },
-    LongOpt { name: "avoid", has_arg: true, opt: Opt::Avoid },
-    LongOpt { name: "ignore", has_arg: true, opt: Opt::Ignore },
-    LongOpt { name: "dryrun", has_arg: false, opt: Opt::Dryrun },
-    LongOpt { name: "ignore-root-user", has_arg: false, opt: Opt::IgnoreRootUser },
-    LongOpt { name: "sort-by-rss", has_arg: false, opt: Opt::SortByRss },
-    LongOpt { name: "syslog", has_arg: false, opt: Opt::Syslog },
-    LongOpt { name: "kernel-oom", has_arg: false, opt: Opt::KernelOom },
-    LongOpt { name: "help", has_arg: false, opt: Opt::Short(b'h') },
-    LongOpt { name: "debug", has_arg: false, opt: Opt::Short(b'd') },
+    LongOpt {
+        name: "prefer",
+        has_arg: true,
+        opt: Opt::Prefer,
+    },
+    LongOpt {
+        name: "avoid",
+        has_arg: true,
+        opt: Opt::Avoid,
+    },
+    LongOpt {
+        name: "ignore",
+        has_arg: true,
+        opt: Opt::Ignore,
+    },
+    LongOpt {
+        name: "dryrun",
+        has_arg: false,
+        opt: Opt::Dryrun,
+    },
+    LongOpt {
+        name: "ignore-root-user",
+        has_arg: false,
+        opt: Opt::IgnoreRootUser,
+    },
+    LongOpt {
+        name: "sort-by-rss",
+        has_arg: false,
+        opt: Opt::SortByRss,
+    },
+    LongOpt {
+        name: "syslog",
+        has_arg: false,
+        opt: Opt::Syslog,
+    },
+    LongOpt {
+        name: "kernel-oom",
+        has_arg: false,
+        opt: Opt::KernelOom,
+    },
+    LongOpt {
+        name: "help",
+        has_arg: false,
+        opt: Opt::Short(b'h'),
+    },
+    LongOpt {
+        name: "debug",
+        has_arg: false,
+        opt: Opt::Short(b'd'),
+    },
 ];
 
 /// earlyoom's `-h` text (main.c:322-357) with the `-P` line earlyoom forgot; `{}` is argv[0].
@@ -620,13 +660,18 @@ mod tests {
 
     /// earlyoom's TestParseTuple table (testsuite_unit_test.go:20-71), limit 100 unless noted.
     #[test]
+    #[allow(clippy::approx_constant)] // earlyoom's table uses 3.1415 and 2.7182 literally
     fn tuple_table() {
         let ok = |arg: &str, limit: i64, term: f64, kill: f64| {
-            let (t, _) = parse_tuple(arg.as_bytes(), limit).unwrap_or_else(|e| panic!("{arg}: {e}"));
+            let (t, _) =
+                parse_tuple(arg.as_bytes(), limit).unwrap_or_else(|e| panic!("{arg}: {e}"));
             assert_eq!((t.term, t.kill), (term, kill), "{arg}");
         };
         let bad = |arg: &str, limit: i64| {
-            assert!(parse_tuple(arg.as_bytes(), limit).is_err(), "{arg} should fail");
+            assert!(
+                parse_tuple(arg.as_bytes(), limit).is_err(),
+                "{arg} should fail"
+            );
         };
         ok("2,1", 100, 2.0, 1.0);
         ok("30", 100, 30.0, 15.0);
@@ -661,20 +706,44 @@ mod tests {
         assert_eq!(e("100", 99), "value 100.000000 exceeds limit 99");
         assert_eq!(e("-10", 99), "value -10.000000 below zero");
         assert_eq!(e("inf", 99), "value inf exceeds limit 99");
-        assert_eq!(e("1e999", 99), "conversion error: Numerical result out of range");
-        assert_eq!(e("1e-400", 99), "conversion error: Numerical result out of range");
+        assert_eq!(
+            e("1e999", 99),
+            "conversion error: Numerical result out of range"
+        );
+        assert_eq!(
+            e("1e-400", 99),
+            "conversion error: Numerical result out of range"
+        );
         assert_eq!(e("", 99), "both SIGTERM and SIGKILL values are zero");
         assert_eq!(e(&"1".repeat(256), 99), "argument too long (256 bytes)");
         let (t, w) = parse_tuple(b"5,9", 99).unwrap();
-        assert_eq!(t, Tuple { term: 9.0, kill: 9.0 });
+        assert_eq!(
+            t,
+            Tuple {
+                term: 9.0,
+                kill: 9.0
+            }
+        );
         assert_eq!(
             w.unwrap(),
             "warning: SIGTERM value 5.00 is below SIGKILL value 9.00, setting SIGTERM = SIGKILL = 9.00\n"
         );
         // strtod particulars that earlyoom inherits.
-        assert_eq!(parse_tuple(b"0x10", 99).unwrap().0, Tuple { term: 16.0, kill: 8.0 });
+        assert_eq!(
+            parse_tuple(b"0x10", 99).unwrap().0,
+            Tuple {
+                term: 16.0,
+                kill: 8.0
+            }
+        );
         assert_eq!(parse_tuple(b" 5", 99).unwrap().0.term, 5.0);
-        assert_eq!(parse_tuple(b"5,", 99).unwrap().0, Tuple { term: 5.0, kill: 0.0 });
+        assert_eq!(
+            parse_tuple(b"5,", 99).unwrap().0,
+            Tuple {
+                term: 5.0,
+                kill: 0.0
+            }
+        );
         assert!(parse_tuple(b"nan", 99).unwrap().0.term.is_nan());
     }
 
@@ -767,7 +836,10 @@ mod tests {
 
     #[test]
     fn order_matters_and_last_wins() {
-        assert!(matches!(fatal(&["-m", "100", "-h"]), Fatal::MemThreshold { .. }));
+        assert!(matches!(
+            fatal(&["-m", "100", "-h"]),
+            Fatal::MemThreshold { .. }
+        ));
         assert_eq!(run(&["-h", "-m", "100"]).outcome.unwrap(), Parsed::Exit);
         assert_eq!(run(&["-v", "-m", "100"]).outcome.unwrap(), Parsed::Exit);
         let c = cfg(&["-m", "20", "-m", "30"]);
@@ -778,15 +850,27 @@ mod tests {
     #[test]
     fn non_options_are_permuted_then_rejected() {
         let r = run(&["xyz", "-i"]);
-        assert_eq!(r.outcome.as_ref().unwrap_err(), &Fatal::ExtraArg(b"xyz".to_vec()));
+        assert_eq!(
+            r.outcome.as_ref().unwrap_err(),
+            &Fatal::ExtraArg(b"xyz".to_vec())
+        );
         // The option after the non-option was still processed first (permutation).
-        assert_eq!(stderr_text(&r), "Option -i is ignored since earlyoom v1.7\n");
+        assert_eq!(
+            stderr_text(&r),
+            "Option -i is ignored since earlyoom v1.7\n"
+        );
         assert_eq!(fatal(&["-i", "1"]), Fatal::ExtraArg(b"1".to_vec()));
         assert_eq!(fatal(&["--", "-m", "5"]), Fatal::ExtraArg(b"-m".to_vec()));
         assert_eq!(fatal(&["-"]), Fatal::ExtraArg(b"-".to_vec()));
         // POSIXLY_CORRECT stops at the first non-option.
-        let v: Vec<OsString> = ["./earlyoom", "x", "-m", "100"].iter().map(OsString::from).collect();
-        assert_eq!(parse(&v, TOTALS, true).outcome.unwrap_err(), Fatal::ExtraArg(b"x".to_vec()));
+        let v: Vec<OsString> = ["./earlyoom", "x", "-m", "100"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            parse(&v, TOTALS, true).outcome.unwrap_err(),
+            Fatal::ExtraArg(b"x".to_vec())
+        );
     }
 
     #[test]
@@ -817,16 +901,27 @@ mod tests {
             Fatal::MemThreshold { opt: b'M', ref err } if err == "value 10000000000000000.000000 exceeds limit 16161616"
         ));
         // No swap: any positive -S exceeds the limit 0; -S nan reaches the warning.
-        assert!(matches!(fatal(&["-S", "1"]), Fatal::SwapThreshold { opt: b'S', .. }));
+        assert!(matches!(
+            fatal(&["-S", "1"]),
+            Fatal::SwapThreshold { opt: b'S', .. }
+        ));
         let r = run(&["-S", "nan"]);
-        assert!(stderr_text(&r).contains("warning: -S: total swap is zero, using default percentages"));
+        assert!(
+            stderr_text(&r).contains("warning: -S: total swap is zero, using default percentages")
+        );
         assert_eq!(cfg(&["-S", "nan"]).swap_term_percent, 10.0);
     }
 
     #[test]
     fn notices_in_argv_order() {
         let r = run(&[
-            "-k", "--syslog", "-n", "--sort-by-rss", "--ignore-root-user", "--dryrun", "--kernel-oom",
+            "-k",
+            "--syslog",
+            "-n",
+            "--sort-by-rss",
+            "--ignore-root-user",
+            "--dryrun",
+            "--kernel-oom",
         ]);
         assert_eq!(
             stderr_text(&r),
@@ -840,9 +935,29 @@ mod tests {
     fn help_names_every_option() {
         let h = String::from_utf8(help_text(b"./earlyoom")).unwrap();
         assert!(h.starts_with("Usage: ./earlyoom [OPTION]...\n"));
-        for o in ["-m ", "-s ", "-M ", "-S ", "-n ", "-N ", "-P ", "-g ", "-d, --debug", "-v ", "-r ",
-            "-p ", "--ignore-root-user", "--sort-by-rss", "--prefer", "--avoid", "--ignore ",
-            "--dryrun", "--syslog", "--kernel-oom", "this help text"] {
+        for o in [
+            "-m ",
+            "-s ",
+            "-M ",
+            "-S ",
+            "-n ",
+            "-N ",
+            "-P ",
+            "-g ",
+            "-d, --debug",
+            "-v ",
+            "-r ",
+            "-p ",
+            "--ignore-root-user",
+            "--sort-by-rss",
+            "--prefer",
+            "--avoid",
+            "--ignore ",
+            "--dryrun",
+            "--syslog",
+            "--kernel-oom",
+            "this help text",
+        ] {
             assert!(h.contains(o), "{o}");
         }
     }

@@ -60,9 +60,17 @@ fn reap_one(pid: i32) -> bool {
         return true; // ECHILD: already reaped
     }
     if libc::WIFEXITED(status) {
-        crate::debug!("handle_sigchld: pid {} exited, status={}\n", pid, libc::WEXITSTATUS(status));
+        crate::debug!(
+            "handle_sigchld: pid {} exited, status={}\n",
+            pid,
+            libc::WEXITSTATUS(status)
+        );
     } else if libc::WIFSIGNALED(status) {
-        crate::debug!("handle_sigchld: pid {} killed by signal {}\n", pid, libc::WTERMSIG(status));
+        crate::debug!(
+            "handle_sigchld: pid {} killed by signal {}\n",
+            pid,
+            libc::WTERMSIG(status)
+        );
     } else {
         crate::debug!("handle_sigchld: pid {} status 0x{:x}\n", pid, status);
     }
@@ -86,7 +94,11 @@ fn spawn(children: &mut Children, cmd: &mut Command, what: &[u8], wait_ms: i32) 
         Err(e) => {
             // std reports exec failures (ENOENT, EACCES) to the parent; earlyoom's child
             // printed the same line before exit(1).
-            crate::warn!("notify_spawn_subprocess: exec {} failed: {}\n", what, Errno::from(e));
+            crate::warn!(
+                "notify_spawn_subprocess: exec {} failed: {}\n",
+                what,
+                Errno::from(e)
+            );
             return None;
         }
     };
@@ -99,7 +111,10 @@ fn spawn(children: &mut Children, cmd: &mut Command, what: &[u8], wait_ms: i32) 
                     reap_one(pid);
                     return Some(pid);
                 }
-                crate::warn!("notify_spawn_subprocess: timeout waiting for process {}\n", what);
+                crate::warn!(
+                    "notify_spawn_subprocess: timeout waiting for process {}\n",
+                    what
+                );
             }
             Err(e) => crate::warn!("notify_spawn_subprocess: pidfd_open error: {}\n", e),
         }

@@ -194,7 +194,9 @@ impl<S: Sys> Killer<S> {
         if self.cfg.dryrun {
             let sec = sys::monotonic_secs() as i64;
             if sec == self.last_notify_sec {
-                crate::debug!("notify_process_killed: rate limit hit, skipping notifications this time\n");
+                crate::debug!(
+                    "notify_process_killed: rate limit hit, skipping notifications this time\n"
+                );
                 return;
             }
             self.last_notify_sec = sec;
@@ -218,7 +220,13 @@ impl<S: Sys> Killer<S> {
 
     /// Signal, then `process_mrelease` to reap the victim's memory without waiting for it to
     /// run (kill.c `kill_release`); the release result is only logged.
-    fn kill_release(&mut self, v: &Victim, pidfd: &Fd, target: &Target, sig: i32) -> Result<(), Errno> {
+    fn kill_release(
+        &mut self,
+        v: &Victim,
+        pidfd: &Fd,
+        target: &Target,
+        sig: i32,
+    ) -> Result<(), Errno> {
         self.signal(pidfd, target, sig)?;
         if sig != 0 {
             match self.sys.mrelease(pidfd) {
@@ -286,7 +294,11 @@ impl<S: Sys> Killer<S> {
         }
         let t0 = sys::monotonic_secs();
         self.kill_release(v, &pidfd, &target, sig)?;
-        let mut deadline = if sig == libc::SIGKILL { WAIT_STEPS } else { u32::MAX };
+        let mut deadline = if sig == libc::SIGKILL {
+            WAIT_STEPS
+        } else {
+            u32::MAX
+        };
         for i in 0.. {
             let secs = sys::monotonic_secs() - t0;
             if sig != libc::SIGKILL {
@@ -348,7 +360,11 @@ impl<S: Sys> Killer<S> {
         // SAFETY: NUL-terminated path.
         let fd = unsafe { libc::open(c.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC) };
         if fd < 0 {
-            crate::warn!("trigger_kernel_oom: failed to open {}: {}\n", shown, Errno::last());
+            crate::warn!(
+                "trigger_kernel_oom: failed to open {}: {}\n",
+                shown,
+                Errno::last()
+            );
             return false;
         }
         let fd = Fd(fd);
@@ -358,7 +374,10 @@ impl<S: Sys> Killer<S> {
         }
         crate::info!("trigger_kernel_oom: successfully triggered kernel OOM killer\n");
         if self.cfg.notify {
-            hooks::dbus_notify(&mut self.children, b"Low memory! Triggered kernel OOM killer");
+            hooks::dbus_notify(
+                &mut self.children,
+                b"Low memory! Triggered kernel OOM killer",
+            );
         }
         true
     }

@@ -117,9 +117,9 @@ pub struct Report<'a>(pub &'a MemInfo);
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(
+        writeln!(
             f,
-            "mem avail: {:5} of {:5} MiB ({}%), swap free: {:4} of {:4} MiB ({}%)\n",
+            "mem avail: {:5} of {:5} MiB ({}%), swap free: {:4} of {:4} MiB ({}%)",
             m.mem_available_kib / 1024,
             m.user_mem_total_kib / 1024,
             pct(m.mem_available_percent),

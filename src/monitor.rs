@@ -25,7 +25,12 @@ pub struct Daemon<S: Sys> {
 
 impl<S: Sys> Daemon<S> {
     /// Builds a daemon over `root` (a fixture tree in tests) without any startup side effect.
-    pub fn new(cfg: Config, root: ProcRoot, matchers: Matchers, sys: S) -> Result<Daemon<S>, Fatal> {
+    pub fn new(
+        cfg: Config,
+        root: ProcRoot,
+        matchers: Matchers,
+        sys: S,
+    ) -> Result<Daemon<S>, Fatal> {
         let limits = Limits::from(&cfg);
         let mem = meminfo::Reader::open(&root.0)?;
         let scanner = Scanner::new(
@@ -76,16 +81,10 @@ impl<S: Sys> Daemon<S> {
             self.killer
                 .kill_process(&self.scanner, &mut self.mem, sel.victim.as_ref(), 0)?;
         }
-        self.killer.cfg.post_hook = crate::hooks::check_program(
-            self.killer.cfg.post_hook.take(),
-            "-N",
-            "notify script",
-        );
-        self.killer.cfg.pre_hook = crate::hooks::check_program(
-            self.killer.cfg.pre_hook.take(),
-            "-P",
-            "pre-hook program",
-        );
+        self.killer.cfg.post_hook =
+            crate::hooks::check_program(self.killer.cfg.post_hook.take(), "-N", "notify script");
+        self.killer.cfg.pre_hook =
+            crate::hooks::check_program(self.killer.cfg.pre_hook.take(), "-P", "pre-hook program");
         Ok(())
     }
 
@@ -191,14 +190,20 @@ fn raise_priority(root: &ProcRoot) {
     // SAFETY: plain syscall.
     let nice_ok = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -20) } == 0;
     if !nice_ok {
-        crate::warn!("Could not set priority: {}. Continuing anyway\n", Errno::last());
+        crate::warn!(
+            "Could not set priority: {}. Continuing anyway\n",
+            Errno::last()
+        );
     }
     let mut path = root.0.clone();
     path.extend_from_slice(format!("/{}/oom_score_adj", sys::getpid()).as_bytes());
     let adj_ok = match std::fs::write(OsStr::from_bytes(&path), b"-100") {
         Ok(()) => true,
         Err(e) => {
-            crate::warn!("Could not set oom_score_adj: {}. Continuing anyway\n", Errno::from(e));
+            crate::warn!(
+                "Could not set oom_score_adj: {}. Continuing anyway\n",
+                Errno::from(e)
+            );
             false
         }
     };
@@ -214,7 +219,10 @@ fn lock_memory() {
     let ok = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | MCL_ONFAULT) } == 0
         || unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == 0;
     if !ok {
-        crate::plain!("Could not lock memory - continuing anyway: {}\n", Errno::last());
+        crate::plain!(
+            "Could not lock memory - continuing anyway: {}\n",
+            Errno::last()
+        );
     }
 }
 
@@ -230,7 +238,15 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
     // Hooks and dbus-send must not inherit CAP_KILL/CAP_IPC_LOCK from systemd's ambient set
     // (earlyoom #228). Failure (old kernels) is ignored, as earlyoom does.
     // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     // meminfo is read before the options: -M/-S limits come from it, and -h fails like
     // earlyoom when /proc is unusable.
     let mut mem = meminfo::Reader::open(&root.0)?;

@@ -299,7 +299,14 @@ mod tests {
     /// earlyoom's Test_parse_proc_pid_stat_Mock comms.
     #[test]
     fn hostile_comm_names_do_not_shift_fields() {
-        for comm in ["gnome-shell", "", ": - )", "()()()())))(((()))()()", "   \n\n    ", "foo) Z 1 1"] {
+        for comm in [
+            "gnome-shell",
+            "",
+            ": - )",
+            "()()()())))(((()))()()",
+            "   \n\n    ",
+            "foo) Z 1 1",
+        ] {
             let s = parse_stat(&line(comm)).unwrap_or_else(|| panic!("{comm:?}"));
             assert_eq!(s.state, b'S', "{comm:?}");
             assert_eq!(s.ppid, 547891);

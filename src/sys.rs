@@ -148,7 +148,11 @@ impl Drop for Fd {
 pub fn openat(dirfd: i32, path: &CPath, extra: i32) -> Result<Fd, Errno> {
     // SAFETY: path is NUL-terminated.
     let fd = retry(|| unsafe {
-        libc::openat(dirfd, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra)
+        libc::openat(
+            dirfd,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | extra,
+        )
     });
     if fd < 0 {
         Err(Errno::last())

@@ -100,10 +100,23 @@ impl Matchers {
     /// (main.c:395-415); a pattern that does not compile is exit 6.
     pub fn from_config(cfg: &Config) -> Result<Matchers, Fatal> {
         let mut m = Matchers::default();
-        let kinds: [(&Option<Vec<u8>>, &mut Option<Regex>, &str); 3] = [
-            (&cfg.prefer, &mut m.prefer, "Preferring to kill process names that match regex"),
-            (&cfg.avoid, &mut m.avoid, "Will avoid killing process names that match regex"),
-            (&cfg.ignore, &mut m.ignore, "Will ignore process names that match regex"),
+        type Kind<'a> = (&'a Option<Vec<u8>>, &'a mut Option<Regex>, &'static str);
+        let kinds: [Kind<'_>; 3] = [
+            (
+                &cfg.prefer,
+                &mut m.prefer,
+                "Preferring to kill process names that match regex",
+            ),
+            (
+                &cfg.avoid,
+                &mut m.avoid,
+                "Will avoid killing process names that match regex",
+            ),
+            (
+                &cfg.ignore,
+                &mut m.ignore,
+                "Will ignore process names that match regex",
+            ),
         ];
         for (pat, slot, notice) in kinds {
             if let Some(p) = pat {
@@ -239,7 +252,10 @@ impl Scanner {
         }
         let mut skipped_self = false;
         if let Some(me) = myself {
-            if best.as_ref().is_none_or(|b| is_larger(self.opts.sort_by_rss, b.rank(), me)) {
+            if best
+                .as_ref()
+                .is_none_or(|b| is_larger(self.opts.sort_by_rss, b.rank(), me))
+            {
                 skipped_self = true;
                 crate::warn!(
                     "find_largest_process: selected myself (pid {}). Do you use hidpid? See https://github.com/rfjakob/earlyoom/wiki/proc-hidepid\n",
@@ -312,20 +328,39 @@ impl Scanner {
         // 6. comm and the regexes, only when one is configured.
         if self.matchers.any() {
             if let Err(e) = dir.comm(pid, &mut cur.comm) {
-                crate::debug!("is_larger: pid {}: error reading process name: {}\n", pid, e);
+                crate::debug!(
+                    "is_larger: pid {}: error reading process name: {}\n",
+                    pid,
+                    e
+                );
                 return false;
             }
             cur.comm_read = true;
             let name = cur.comm.as_bytes();
-            if self.matchers.prefer.as_ref().is_some_and(|r| r.is_match(name)) {
+            if self
+                .matchers
+                .prefer
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+            {
                 cur.oom_score += SCORE_BONUS;
                 cur.rss_kib += RSS_BONUS_KIB;
             }
-            if self.matchers.avoid.as_ref().is_some_and(|r| r.is_match(name)) {
+            if self
+                .matchers
+                .avoid
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+            {
                 cur.oom_score -= SCORE_BONUS;
                 cur.rss_kib -= RSS_BONUS_KIB;
             }
-            if self.matchers.ignore.as_ref().is_some_and(|r| r.is_match(name)) {
+            if self
+                .matchers
+                .ignore
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+            {
                 return false;
             }
         }
@@ -344,7 +379,11 @@ impl Scanner {
         match dir.int(pid, b"oom_score_adj", &mut self.file) {
             Ok(adj) => cur.oom_score_adj = adj,
             Err(e) => {
-                crate::debug!("is_larger: pid {}: error reading oom_score_adj: {}\n", pid, e);
+                crate::debug!(
+                    "is_larger: pid {}: error reading oom_score_adj: {}\n",
+                    pid,
+                    e
+                );
                 return false;
             }
         }
@@ -380,7 +419,11 @@ impl Scanner {
             cur.uid,
             cur.oom_score_adj,
             cur.comm.display(),
-            if new_victim { " <--- new victim\n" } else { "\n" }
+            if new_victim {
+                " <--- new victim\n"
+            } else {
+                "\n"
+            }
         );
     }
 
@@ -388,16 +431,28 @@ impl Scanner {
     fn fill_informative_fields(&self, dir: &mut ProcDir, v: &mut Victim) {
         if v.comm.as_bytes().is_empty() {
             if let Err(e) = dir.comm(v.pid, &mut v.comm) {
-                crate::debug!("fill_informative_fields: pid {}: error reading process name: {}\n", v.pid, e);
+                crate::debug!(
+                    "fill_informative_fields: pid {}: error reading process name: {}\n",
+                    v.pid,
+                    e
+                );
             }
         }
         if let Err(e) = dir.cmdline(v.pid, &mut v.cmdline) {
-            crate::debug!("fill_informative_fields: pid {}: error reading process cmdline: {}\n", v.pid, e);
+            crate::debug!(
+                "fill_informative_fields: pid {}: error reading process cmdline: {}\n",
+                v.pid,
+                e
+            );
         }
         if v.uid == NOT_SET {
             match dir.uid(v.pid) {
                 Ok(uid) => v.uid = uid as i32,
-                Err(e) => crate::debug!("fill_informative_fields: pid {}: error reading uid: {}\n", v.pid, e),
+                Err(e) => crate::debug!(
+                    "fill_informative_fields: pid {}: error reading uid: {}\n",
+                    v.pid,
+                    e
+                ),
             }
         }
     }
@@ -426,23 +481,46 @@ mod tests {
             assert!(!is_larger(sort_by_rss, *a, *a), "is_larger(x, x) for {a:?}");
             for b in &list[i + 1..] {
                 assert!(is_larger(sort_by_rss, *a, *b), "{b:?} should beat {a:?}");
-                assert!(!is_larger(sort_by_rss, *b, *a), "{a:?} should not beat {b:?}");
+                assert!(
+                    !is_larger(sort_by_rss, *b, *a),
+                    "{a:?} should not beat {b:?}"
+                );
             }
         }
     }
 
     #[test]
     fn earlyoom_ordering_default() {
-        check_order(false, &[r(100, 1234), r(100, 1238), r(101, 4), r(102, 4), r(103, 0)]);
+        check_order(
+            false,
+            &[r(100, 1234), r(100, 1238), r(101, 4), r(102, 4), r(103, 0)],
+        );
     }
 
     #[test]
     fn earlyoom_ordering_by_rss() {
         // Neighbours only: the zombie-main-thread fallback is not transitive (as in earlyoom).
-        let list = [r(100, 4), r(100, 8), r(101, 8), r(99, 12), r(102, 0), r(102, 12)];
+        let list = [
+            r(100, 4),
+            r(100, 8),
+            r(101, 8),
+            r(99, 12),
+            r(102, 0),
+            r(102, 12),
+        ];
         for w in list.windows(2) {
-            assert!(is_larger(true, w[0], w[1]), "{:?} should beat {:?}", w[1], w[0]);
-            assert!(!is_larger(true, w[1], w[0]), "{:?} should not beat {:?}", w[0], w[1]);
+            assert!(
+                is_larger(true, w[0], w[1]),
+                "{:?} should beat {:?}",
+                w[1],
+                w[0]
+            );
+            assert!(
+                !is_larger(true, w[1], w[0]),
+                "{:?} should not beat {:?}",
+                w[0],
+                w[1]
+            );
         }
         for x in list {
             assert!(!is_larger(true, x, x));
@@ -462,9 +540,13 @@ mod tests {
         assert!(compile(b"^fire").unwrap().is_match(b"firefox"));
         assert!(compile(b"").unwrap().is_match(b"anything"));
         assert!(compile(b"(^|/)(init|X|sshd)$").unwrap().is_match(b"sshd"));
-        assert!(!compile(b"(^|/)(init|X|sshd)$").unwrap().is_match(b"sshd-session"));
+        assert!(!compile(b"(^|/)(init|X|sshd)$")
+            .unwrap()
+            .is_match(b"sshd-session"));
         // Non-ASCII pattern bytes match the same bytes in a comm.
-        assert!(compile("ü".as_bytes()).unwrap().is_match("müller".as_bytes()));
+        assert!(compile("ü".as_bytes())
+            .unwrap()
+            .is_match("müller".as_bytes()));
         assert!(compile(b"\xff").unwrap().is_match(b"a\xffb"));
         assert_eq!(compile(b"(").unwrap_err(), Fatal::Regex(b"(".to_vec()));
         assert_eq!(compile(b"*a").unwrap_err(), Fatal::Regex(b"*a".to_vec()));

@@ -1,0 +1,113 @@
+//! Budget test: the steady state allocates nothing (one poll, and one victim scan over the real
+//! /proc), counted by a global allocator that counts every allocation in this test binary.
+
+use earlyoom::cli::Config;
+use earlyoom::kill::RealSys;
+use earlyoom::monitor::Daemon;
+use earlyoom::procfs::ProcRoot;
+use earlyoom::victim::{compile, Matchers, Options, Scanner};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+struct Counting;
+
+static COUNT: AtomicU64 = AtomicU64::new(0);
+/// Only allocations made by the measuring thread count (the harness has its own threads).
+static MEASURING: AtomicBool = AtomicBool::new(false);
+/// Tests in this file measure one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static ME: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if MEASURING.load(Ordering::Relaxed) && ME.with(|m| m.get()) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if MEASURING.load(Ordering::Relaxed) && ME.with(|m| m.get()) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+/// Runs `f` and returns how many allocations it made on this thread.
+fn count(f: impl FnOnce()) -> u64 {
+    ME.with(|m| m.set(true));
+    COUNT.store(0, Ordering::Relaxed);
+    MEASURING.store(true, Ordering::Relaxed);
+    f();
+    MEASURING.store(false, Ordering::Relaxed);
+    ME.with(|m| m.set(false));
+    COUNT.load(Ordering::Relaxed)
+}
+
+#[test]
+fn counter_sees_allocations() {
+    let _g = ONE_AT_A_TIME.lock().unwrap();
+    // The budget below is only meaningful if the counter works.
+    assert!(count(|| drop(std::hint::black_box(vec![1u8; 10]))) >= 1);
+}
+
+#[test]
+fn a_poll_allocates_nothing() {
+    let _g = ONE_AT_A_TIME.lock().unwrap();
+    let dir = std::env::temp_dir().join(format!("eoom-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("tests/fixtures/meminfo/debian12-nosw", dir.join("meminfo")).unwrap();
+    let root = ProcRoot(dir.to_str().unwrap().as_bytes().to_vec());
+    let cfg = Config {
+        report_interval_ms: 100, // report on every poll: formatting is part of the budget
+        ..Config::default()
+    };
+    let mut d = Daemon::new(cfg, root, Matchers::default(), RealSys).unwrap();
+    d.iterate().unwrap(); // warm-up
+    let n = count(|| {
+        for _ in 0..20 {
+            d.iterate().unwrap();
+        }
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(n, 0, "allocations in 20 polls");
+}
+
+#[test]
+fn a_scan_allocates_nothing() {
+    let _g = ONE_AT_A_TIME.lock().unwrap();
+    for matchers in [
+        Matchers::default(),
+        Matchers {
+            prefer: Some(compile(b"^(firefox|chrome)$").unwrap()),
+            avoid: Some(compile(b"(^|/)(init|sshd|systemd)$").unwrap()),
+            ignore: Some(compile(b"^earlyoom$").unwrap()),
+        },
+    ] {
+        let mut s = Scanner::new(
+            ProcRoot::default(),
+            Options {
+                sort_by_rss: false,
+                ignore_root_user: false,
+            },
+            matchers,
+        );
+        assert!(s.scan().unwrap().victim.is_some()); // warm-up (regex caches)
+        let n = count(|| {
+            for _ in 0..10 {
+                std::hint::black_box(s.scan().unwrap());
+            }
+        });
+        assert_eq!(n, 0, "allocations in 10 scans of /proc");
+    }
+}

@@ -1,0 +1,449 @@
+//! Victim selection over generated fixture /proc trees, and the kill path behind a recorder.
+//!
+//! Fixture pids are real pid numbers on the host, so every kill here goes through
+//! [`Recorder`], never the kernel; the one test that signals for real uses a child it spawned.
+
+use earlyoom::cli::Config;
+use earlyoom::decide::Limits;
+use earlyoom::kill::{KillConfig, Killer, RealSys, Sys};
+use earlyoom::meminfo;
+use earlyoom::procfs::ProcRoot;
+use earlyoom::sys::{Errno, Fd};
+use earlyoom::victim::{compile, Matchers, Options, Scanner, Victim};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::chown;
+use std::path::PathBuf;
+use std::process::Command;
+
+const STAT_TAIL: &str = "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0";
+
+/// One fake process.
+#[derive(Clone)]
+struct P {
+    pid: i32,
+    comm: &'static str,
+    state: char,
+    ppid: i32,
+    threads: i64,
+    rss_pages: i64,
+    starttime: u64,
+    oom_score: i32,
+    oom_score_adj: i32,
+    uid: u32,
+}
+
+fn p(pid: i32, comm: &'static str, oom_score: i32, rss_pages: i64) -> P {
+    P {
+        pid,
+        comm,
+        state: 'S',
+        ppid: 1,
+        threads: 1,
+        rss_pages,
+        starttime: 1000 + pid as u64,
+        oom_score,
+        oom_score_adj: 0,
+        uid: 1000,
+    }
+}
+
+/// A temporary proc root built from [`P`]s plus a meminfo file.
+struct Tree {
+    dir: PathBuf,
+}
+
+impl Tree {
+    fn new(name: &str, procs: &[P]) -> Tree {
+        let dir = std::env::temp_dir().join(format!("eoom-scan-{}-{}", name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy("tests/fixtures/meminfo/debian12-nosw", dir.join("meminfo")).unwrap();
+        let t = Tree { dir };
+        for pr in procs {
+            t.write(pr);
+        }
+        t
+    }
+
+    fn write(&self, pr: &P) {
+        let d = self.dir.join(pr.pid.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        let stat = format!(
+            "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 {} 0 {} 1000 {} {}\n",
+            pr.pid,
+            pr.comm,
+            pr.state,
+            pr.ppid,
+            pr.pid,
+            pr.pid,
+            pr.threads,
+            pr.starttime,
+            pr.rss_pages,
+            STAT_TAIL
+        );
+        std::fs::write(d.join("stat"), stat).unwrap();
+        std::fs::write(d.join("oom_score"), format!("{}\n", pr.oom_score)).unwrap();
+        std::fs::write(d.join("oom_score_adj"), format!("{}\n", pr.oom_score_adj)).unwrap();
+        std::fs::write(d.join("comm"), format!("{}\n", pr.comm)).unwrap();
+        std::fs::write(d.join("cmdline"), format!("/usr/bin/{}\0--flag\0", pr.comm)).unwrap();
+        chown(&d, Some(pr.uid), Some(pr.uid)).unwrap();
+    }
+
+    fn root(&self) -> ProcRoot {
+        ProcRoot(self.dir.as_os_str().as_bytes().to_vec())
+    }
+
+    fn scanner(&self, opts: Options, m: Matchers) -> Scanner {
+        let mut s = Scanner::new(self.root(), opts, m);
+        s.set_my_pid(999_999); // not in any tree unless a test puts it there
+        s
+    }
+
+    fn pick(&self, opts: Options, m: Matchers) -> Option<i32> {
+        self.scanner(opts, m).scan().unwrap().victim.map(|v| v.pid)
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rx(pat: &str) -> Option<regex::bytes::Regex> {
+    Some(compile(pat.as_bytes()).unwrap())
+}
+
+const DEFAULT: Options = Options {
+    sort_by_rss: false,
+    ignore_root_user: false,
+};
+const BY_RSS: Options = Options {
+    sort_by_rss: true,
+    ignore_root_user: false,
+};
+
+#[test]
+fn highest_oom_score_then_rss_then_lowest_pid() {
+    let t = Tree::new(
+        "order",
+        &[
+            p(10, "a", 100, 50),
+            p(11, "b", 300, 10),
+            p(12, "c", 300, 20),
+            p(13, "d", 300, 15),
+        ],
+    );
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(12));
+    assert_eq!(t.pick(BY_RSS, Matchers::default()), Some(10));
+}
+
+#[test]
+fn skip_rules() {
+    let mut kthread = p(20, "kworker/0:1", 900, 0);
+    kthread.ppid = 2;
+    let mut zombie = p(21, "defunct", 950, 0);
+    zombie.state = 'Z';
+    let mut never = p(22, "sshd", 980, 100);
+    never.oom_score_adj = -1000;
+    let mut root_owned = p(23, "rootd", 700, 100);
+    root_owned.uid = 0;
+    let procs = [
+        p(1, "init", 999, 100),
+        p(2, "kthreadd", 999, 100),
+        kthread,
+        zombie,
+        never,
+        root_owned,
+        p(24, "firefox", 600, 100),
+    ];
+    let t = Tree::new("skip", &procs);
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(23));
+    let ign_root = Options {
+        ignore_root_user: true,
+        ..DEFAULT
+    };
+    assert_eq!(t.pick(ign_root, Matchers::default()), Some(24));
+}
+
+#[test]
+fn zombie_main_thread_with_live_threads_is_eligible() {
+    let mut zmt = p(30, "zmt", 900, 0);
+    zmt.state = 'Z';
+    zmt.threads = 3;
+    let t = Tree::new("zmt", &[p(31, "small", 100, 10), zmt]);
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(30));
+}
+
+#[test]
+fn prefer_avoid_ignore_match_comm_only() {
+    let t = Tree::new(
+        "regex",
+        &[
+            p(40, "chrome", 500, 100),
+            p(41, "Xorg", 700, 100),
+            p(42, "python3", 450, 100),
+        ],
+    );
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(41));
+    let m = Matchers {
+        prefer: rx("^python3?$"),
+        ..Default::default()
+    };
+    assert_eq!(t.pick(DEFAULT, m), Some(42)); // 450 + 300 beats 700
+}
+
+#[test]
+fn prefer_beats_avoid_and_ignore_removes() {
+    let t = Tree::new(
+        "regex2",
+        &[
+            p(50, "chrome", 500, 100),
+            p(51, "Xorg", 700, 100),
+            p(52, "python3", 201, 100),
+        ],
+    );
+    let m = Matchers {
+        prefer: rx("^python"),
+        avoid: rx("^(Xorg|sshd)$"),
+        ..Default::default()
+    };
+    assert_eq!(t.pick(DEFAULT, m), Some(52)); // 501 > 500 > 400
+    let m = Matchers {
+        ignore: rx("^(chrome|Xorg)$"),
+        ..Default::default()
+    };
+    assert_eq!(t.pick(DEFAULT, m), Some(52));
+    // The cmdline "/usr/bin/chrome --flag" is never matched: only comm.
+    let m = Matchers {
+        ignore: rx("--flag"),
+        ..Default::default()
+    };
+    assert_eq!(t.pick(DEFAULT, m), Some(51));
+    // RSS mode adds/subtracts 3 GiB.
+    let m = Matchers {
+        avoid: rx("^Xorg$"),
+        prefer: rx("^chrome$"),
+        ..Default::default()
+    };
+    let mut s = t.scanner(BY_RSS, m);
+    let v = s.scan().unwrap().victim.unwrap();
+    assert_eq!(v.pid, 50);
+    assert_eq!(v.rss_kib, 100 * 4 + 3_145_728);
+    assert_eq!(v.oom_score, 800);
+}
+
+#[test]
+fn self_is_skipped_and_the_next_candidate_taken() {
+    let t = Tree::new(
+        "self",
+        &[p(60, "earlyoom", 900, 500), p(61, "hog", 800, 400)],
+    );
+    let mut s = t.scanner(DEFAULT, Matchers::default());
+    s.set_my_pid(60);
+    let sel = s.scan().unwrap();
+    assert!(sel.skipped_self);
+    assert_eq!(sel.victim.unwrap().pid, 61);
+    // Only ourselves: nothing to kill, but we said why.
+    let t = Tree::new("selfonly", &[p(62, "earlyoom", 900, 500)]);
+    let mut s = t.scanner(DEFAULT, Matchers::default());
+    s.set_my_pid(62);
+    let sel = s.scan().unwrap();
+    assert!(sel.skipped_self && sel.victim.is_none());
+}
+
+#[test]
+fn vanished_and_garbage_entries_are_skipped() {
+    let t = Tree::new(
+        "vanish",
+        &[
+            p(70, "gone", 900, 1),
+            p(71, "bad", 950, 1),
+            p(72, "ok", 100, 1),
+        ],
+    );
+    std::fs::remove_file(t.dir.join("70/stat")).unwrap();
+    std::fs::write(t.dir.join("71/oom_score"), "not a number").unwrap();
+    std::fs::create_dir_all(t.dir.join("self")).unwrap();
+    std::fs::create_dir_all(t.dir.join("sys")).unwrap();
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(72));
+}
+
+#[test]
+fn victim_strings_are_earlyoms() {
+    let mut hostile = p(80, "x) Z 1 (", 900, 2560);
+    hostile.comm = "x) Z 1 (";
+    let t = Tree::new("strings", &[hostile]);
+    std::fs::write(t.dir.join("80/cmdline"), b"foo\0-bar\0-baz").unwrap(); // no trailing NUL
+    let v = t
+        .scanner(DEFAULT, Matchers::default())
+        .scan()
+        .unwrap()
+        .victim
+        .unwrap();
+    assert_eq!(v.comm.as_bytes(), b"x) Z 1 (");
+    assert_eq!(v.cmdline.as_bytes(), b"foo -bar -ba"); // earlyoom drops the last byte
+    assert_eq!(v.uid, 1000);
+    assert_eq!(v.rss_kib, 2560 * 4);
+    assert_eq!(v.starttime, 1080);
+}
+
+#[test]
+fn missing_proc_root_is_exit_5() {
+    let s = Scanner::new(
+        ProcRoot(b"/nonexistent-proc".to_vec()),
+        DEFAULT,
+        Matchers::default(),
+    )
+    .scan();
+    assert!(matches!(
+        s,
+        Err(earlyoom::Fatal::ProcOpen(Errno(libc::ENOENT)))
+    ));
+}
+
+/// Records what would have been signalled; fixture pids never reach the kernel.
+#[derive(Default)]
+struct Recorder {
+    opened: Vec<i32>,
+    signals: Vec<(i32, i32)>,
+    last_pid: i32,
+}
+
+impl Sys for Recorder {
+    fn pidfd_open(&mut self, pid: i32) -> Result<Fd, Errno> {
+        self.opened.push(pid);
+        self.last_pid = pid;
+        Ok(Fd(-1))
+    }
+    fn pidfd_signal(&mut self, _: &Fd, sig: i32) -> Result<(), Errno> {
+        self.signals.push((self.last_pid, sig));
+        Ok(())
+    }
+    fn getpgid(&mut self, pid: i32) -> Result<i32, Errno> {
+        Ok(pid)
+    }
+    fn group_signal(&mut self, pgid: i32, sig: i32) -> Result<(), Errno> {
+        self.signals.push((-pgid, sig));
+        Ok(())
+    }
+    fn mrelease(&mut self, _: &Fd) -> Result<(), Errno> {
+        Ok(())
+    }
+    fn wait_exit(&mut self, _: &Fd, _: i32) -> bool {
+        true
+    }
+    fn sleep_ms(&mut self, _: u64) {}
+}
+
+fn limits() -> Limits {
+    Limits::from(&Config::default())
+}
+
+fn killer<S: Sys>(sys: S, cfg: KillConfig) -> Killer<S> {
+    Killer::new(sys, cfg, limits())
+}
+
+#[test]
+fn kill_goes_to_the_scanned_process_only() {
+    let t = Tree::new("rec", &[p(90, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    let v = s.scan_once();
+    let mut mem = meminfo::Reader::open(&t.root().0).unwrap();
+    let mut k = killer(Recorder::default(), KillConfig::default());
+    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
+        .unwrap();
+    assert_eq!(k.sys.signals, vec![(90, libc::SIGTERM)]);
+
+    // The pid is taken by another process between scan and kill: nothing is sent.
+    let mut replaced = p(90, "hog", 900, 100);
+    replaced.starttime = 555_555;
+    t.write(&replaced);
+    let mut k = killer(Recorder::default(), KillConfig::default());
+    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
+        .unwrap();
+    assert_eq!(k.sys.opened, vec![90]);
+    assert!(k.sys.signals.is_empty(), "{:?}", k.sys.signals);
+}
+
+#[test]
+fn dryrun_and_group_kill() {
+    let t = Tree::new("dry", &[p(95, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    let v = s.scan_once();
+    let mut mem = meminfo::Reader::open(&t.root().0).unwrap();
+    let mut k = killer(
+        Recorder::default(),
+        KillConfig {
+            dryrun: true,
+            ..Default::default()
+        },
+    );
+    k.kill_process(&s, &mut mem, Some(&v), libc::SIGKILL)
+        .unwrap();
+    assert!(k.sys.opened.is_empty() && k.sys.signals.is_empty());
+    let mut k = killer(
+        Recorder::default(),
+        KillConfig {
+            kill_group: true,
+            ..Default::default()
+        },
+    );
+    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
+        .unwrap();
+    assert_eq!(k.sys.signals[0], (-95, libc::SIGTERM));
+}
+
+trait ScanOnce {
+    fn scan_once(&self) -> Victim;
+}
+
+impl ScanOnce for Scanner {
+    fn scan_once(&self) -> Victim {
+        let mut s = Scanner::new(self.root.clone(), self.opts, Matchers::default());
+        s.set_my_pid(999_999);
+        s.scan().unwrap().victim.expect("a victim")
+    }
+}
+
+fn real_victim(pid: i32) -> Victim {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).unwrap();
+    let st = earlyoom::procfs::parse_stat(&stat).unwrap();
+    Victim {
+        pid,
+        uid: 0,
+        oom_score: 0,
+        oom_score_adj: 0,
+        rss_kib: 0,
+        starttime: st.starttime,
+        comm: Default::default(),
+        cmdline: Default::default(),
+    }
+}
+
+/// The real kernel path on a child we spawned: a stale identity is refused, the right one
+/// is killed through its pidfd.
+#[test]
+fn real_pid_reuse_guard_on_our_own_child() {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id() as i32;
+    let s = Scanner::new(ProcRoot::default(), DEFAULT, Matchers::default());
+    let mut mem = meminfo::Reader::open(b"/proc").unwrap();
+    let mut k = killer(RealSys, KillConfig::default());
+    // What the scan saw was an earlier process with this pid.
+    let mut stale = real_victim(pid);
+    stale.starttime -= 1;
+    k.kill_process(&s, &mut mem, Some(&stale), libc::SIGTERM)
+        .unwrap();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a replaced process must not be signalled"
+    );
+    // The real identity: killed by SIGTERM.
+    let v = real_victim(pid);
+    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
+        .unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+}
