@@ -91,6 +91,8 @@ pub fn compile(pattern: &[u8]) -> Result<Regex, Fatal> {
     }
     RegexBuilder::new(&src)
         .unicode(false)
+        // glibc ERE without REG_NEWLINE lets `.` match a newline, and a comm can hold one.
+        .dot_matches_new_line(true)
         .build()
         .map_err(|_| Fatal::Regex(pattern.to_vec()))
 }
