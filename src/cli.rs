@@ -53,6 +53,12 @@ pub struct Config {
     pub dryrun: bool,
     pub syslog: bool,
     pub kernel_oom: bool,
+    /// `--livelock-guard`: watch cgroups for the memory.high throttle livelock (not in earlyoom).
+    pub livelock_guard: bool,
+    /// `--livelock-window SECONDS`.
+    pub livelock_window_s: f64,
+    /// `--livelock-stall PERCENT`.
+    pub livelock_stall_percent: f64,
 }
 
 impl Default for Config {
@@ -77,6 +83,9 @@ impl Default for Config {
             dryrun: false,
             syslog: false,
             kernel_oom: false,
+            livelock_guard: false,
+            livelock_window_s: crate::guard::GuardConfig::default().window_s,
+            livelock_stall_percent: crate::guard::GuardConfig::default().stall_percent,
         }
     }
 }
@@ -115,6 +124,9 @@ enum Opt {
     SortByRss,
     Syslog,
     KernelOom,
+    LivelockGuard,
+    LivelockWindow,
+    LivelockStall,
 }
 
 /// earlyoom's short option string.
@@ -178,6 +190,23 @@ const LONG: &[LongOpt] = &[
         has_arg: false,
         opt: Opt::Short(b'd'),
     },
+    // Ours. All start with "l", which no earlyoom option does, so no abbreviation that
+    // earlyoom accepts becomes ambiguous.
+    LongOpt {
+        name: "livelock-guard",
+        has_arg: false,
+        opt: Opt::LivelockGuard,
+    },
+    LongOpt {
+        name: "livelock-window",
+        has_arg: true,
+        opt: Opt::LivelockWindow,
+    },
+    LongOpt {
+        name: "livelock-stall",
+        has_arg: true,
+        opt: Opt::LivelockStall,
+    },
 ];
 
 /// earlyoom's `-h` text (main.c:322-357) with the `-P` line earlyoom forgot; `{}` is argv[0].
@@ -218,6 +247,12 @@ pub fn help_text(argv0: &[u8]) -> Vec<u8> {
                             instead of killing processes directly. Requires
                             Linux v5.17+ and root to work correctly.
   -h, --help                this help text
+
+earlyoom-rs additions:
+  --livelock-guard          kill the hog of a cgroup stuck above memory.high
+                            (throttle livelock: no swap, nothing to reclaim)
+  --livelock-window SECONDS how long the livelock must last (default 5)
+  --livelock-stall PERCENT  minimum memory.pressure full stall (default 40)
 ",
     );
     s
@@ -304,6 +339,20 @@ pub fn parse_tuple(arg: &[u8], upper_limit: i64) -> Result<(Tuple, Option<String
         return Err("both SIGTERM and SIGKILL values are zero".to_string());
     }
     Ok((Tuple { term, kill }, warning))
+}
+
+/// A number for one of our own options: the whole argument must parse (C strtod) and lie in
+/// `lo..=hi`; otherwise exit 17 (`fatal: --opt: ...`).
+fn bounded(opt: &'static str, arg: &[u8], lo: f64, hi: f64) -> Result<f64, Fatal> {
+    let (v, used, errno) = c_strtod(arg.get(..255).unwrap_or(arg));
+    let err = if arg.is_empty() || used < arg.len() || errno != 0 {
+        format!("invalid number '{}'", String::from_utf8_lossy(arg))
+    } else if !(lo..=hi).contains(&v) {
+        format!("value {} is not between {} and {}", CFloat(v, 0, 2), lo, hi)
+    } else {
+        return Ok(v);
+    };
+    Err(Fatal::Option { opt, err })
 }
 
 /// A getopt_long "?" return: glibc's diagnostic then earlyoom's hint, exit 13.
@@ -445,6 +494,13 @@ impl Parser<'_> {
             Opt::KernelOom => {
                 self.cfg.kernel_oom = true;
                 self.plain("Using kernel OOM killer (requires Linux v5.17+)\n");
+            }
+            Opt::LivelockGuard => self.cfg.livelock_guard = true,
+            Opt::LivelockWindow => {
+                self.cfg.livelock_window_s = bounded("--livelock-window", arg, 0.5, 3600.0)?;
+            }
+            Opt::LivelockStall => {
+                self.cfg.livelock_stall_percent = bounded("--livelock-stall", arg, 1.0, 100.0)?;
             }
         }
         Ok(Step::Continue)
@@ -929,6 +985,47 @@ mod tests {
              Find process with the largest rss\nProcesses owned by root will not be killed\n\
              dryrun mode enabled, will not kill anything\nUsing kernel OOM killer (requires Linux v5.17+)\n"
         );
+    }
+
+    #[test]
+    fn livelock_options() {
+        let c = cfg(&[
+            "--livelock-guard",
+            "--livelock-window",
+            "8",
+            "--livelock-stall=55.5",
+        ]);
+        assert!(c.livelock_guard);
+        assert_eq!((c.livelock_window_s, c.livelock_stall_percent), (8.0, 55.5));
+        assert_eq!(cfg(&[]).livelock_window_s, 5.0);
+        assert!(cfg(&["--livelock-g"]).livelock_guard);
+        assert!(matches!(
+            fatal(&["--livelock-window", "0"]),
+            Fatal::Option { opt: "--livelock-window", ref err } if err == "value 0.00 is not between 0.5 and 3600"
+        ));
+        assert!(
+            matches!(fatal(&["--livelock-stall", "x"]), Fatal::Option { ref err, .. } if err == "invalid number 'x'")
+        );
+        assert!(matches!(
+            fatal(&["--livelock-stall", "101"]),
+            Fatal::Option { .. }
+        ));
+        // "--livelock" alone is ambiguous among ours; every earlyoom prefix is unchanged.
+        assert_eq!(run(&["--livelock"]).outcome.unwrap_err(), Fatal::Usage);
+        for prefix in [
+            "--p",
+            "--a",
+            "--dr",
+            "--de",
+            "--sy",
+            "--so",
+            "--k",
+            "--h",
+            "--ignore-r",
+        ] {
+            let r = run(&[prefix, "x"]);
+            assert!(!stderr_text(&r).contains("ambiguous"), "{prefix}");
+        }
     }
 
     #[test]

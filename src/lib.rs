@@ -9,10 +9,13 @@
 //! - [`victim`]: victim ordering (pure) and the scan;
 //! - [`kill`]: signalling through pidfds, waiting, escalation, hooks;
 //! - [`monitor`]: the loop and startup;
+//! - [`cgroup`], [`guard`]: the memory.high livelock guard (not in earlyoom);
 //! - [`log`], [`sys`]: output and syscalls without allocation.
 
+pub mod cgroup;
 pub mod cli;
 pub mod decide;
+pub mod guard;
 pub mod hooks;
 pub mod kill;
 pub mod log;
@@ -50,6 +53,8 @@ pub enum Fatal {
     MeminfoRead(Option<Errno>),
     /// A required /proc/meminfo entry is missing or does not parse (exit 104).
     MeminfoEntry { key: &'static str, errno: Errno },
+    /// One of our own (non-earlyoom) options has a bad value (exit 17).
+    Option { opt: &'static str, err: String },
 }
 
 impl Fatal {
@@ -86,6 +91,7 @@ impl Fatal {
             Fatal::MeminfoEntry { key, errno } => {
                 format!("could not find entry '{key}' in /proc/meminfo: {errno}\n")
             }
+            Fatal::Option { opt, err } => format!("{opt}: {err}\n"),
         };
         Some(s.into_bytes())
     }

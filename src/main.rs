@@ -16,6 +16,8 @@ fn exit_code(f: &Fatal) -> u8 {
         Fatal::MeminfoOpen(_) => 102,
         Fatal::MeminfoRead(_) => 103,
         Fatal::MeminfoEntry { .. } => 104,
+        // Ours, for options earlyoom does not have; 17 is unused by earlyoom.
+        Fatal::Option { .. } => 17,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::cli::{self, Config, Event, Parsed, Totals};
 use crate::decide::{decide, sleep_time_ms, Action, Limits};
+use crate::guard::{Guard, GuardConfig, Trip};
 use crate::kill::{KillConfig, Killer, RealSys, Sys};
 use crate::log::pct;
 use crate::meminfo::{self, MemInfo, Report};
@@ -20,6 +21,8 @@ pub struct Daemon<S: Sys> {
     pub mem: meminfo::Reader,
     pub scanner: Scanner,
     pub killer: Killer<S>,
+    /// `--livelock-guard`, when active.
+    pub guard: Option<Guard>,
     report_countdown_ms: i64,
 }
 
@@ -55,6 +58,7 @@ impl<S: Sys> Daemon<S> {
             root,
             mem,
             scanner,
+            guard: None,
             report_countdown_ms: 0,
         })
     }
@@ -155,9 +159,15 @@ impl<S: Sys> Daemon<S> {
                     action.signal(),
                 )?;
             }
-        } else if self.cfg.report_interval_ms > 0 && self.report_countdown_ms <= 0 {
-            crate::info!("{}", Report(&m));
-            self.report_countdown_ms = self.cfg.report_interval_ms as i64;
+        } else {
+            if self.cfg.report_interval_ms > 0 && self.report_countdown_ms <= 0 {
+                crate::info!("{}", Report(&m));
+                self.report_countdown_ms = self.cfg.report_interval_ms as i64;
+            }
+            let trip = self.guard.as_mut().and_then(|g| g.check(m.swap_free_kib));
+            if let Some((i, trip)) = trip {
+                self.break_livelock(i, &trip)?;
+            }
         }
         let ms = sleep_time_ms(&last, &self.limits);
         crate::debug!("adaptive sleep time: {} ms\n", ms);
@@ -165,11 +175,60 @@ impl<S: Sys> Daemon<S> {
         Ok(ms)
     }
 
+    /// The guard found cgroup `i` livelocked: explain it in one line, then kill the best
+    /// victim among that cgroup's processes with the main killer's rules and kill path.
+    fn break_livelock(&mut self, i: usize, trip: &Trip) -> Result<(), Fatal> {
+        let Some(guard) = self.guard.as_mut() else {
+            return Ok(());
+        };
+        let path = guard.watched[i].path.clone();
+        guard.watched[i].tracker.reset();
+        let shown = path
+            .strip_prefix(&guard.root.0)
+            .map_or(path.clone(), |p| std::path::Path::new("/").join(p));
+        let pids = crate::cgroup::procs(&path);
+        let sel = self.scanner.scan_among(Some(&pids))?;
+        let s = &trip.sample;
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let max = s
+            .max
+            .map_or("max".to_string(), |m| format!("{:.1} MiB", mib(m)));
+        let what = match (&sel.victim, self.cfg.dryrun) {
+            (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
+            (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
+            (None, _) => "no process to kill in it".to_string(),
+        };
+        crate::warn!(
+            "livelock guard: cgroup {}: usage {:.1} MiB >= memory.high {:.1} MiB (memory.max {}), full stall {:.1}% for {:.1} s, memory.events high +{:.0}/s, reclaimable {:.1} MiB, {}: {}\n",
+            shown.display(),
+            mib(s.current),
+            mib(s.high),
+            max,
+            trip.stall_percent,
+            trip.duration_s,
+            trip.high_rate,
+            mib(trip.reclaimable),
+            if trip.swap_available { "swap available" } else { "no swap" },
+            what
+        );
+        if let Some(v) = sel.victim.as_ref() {
+            self.killer
+                .kill_process(&self.scanner, &mut self.mem, Some(v), libc::SIGTERM)?;
+        }
+        Ok(())
+    }
+
     /// Polls forever; returns only on a fatal error.
     pub fn run(&mut self) -> Result<(), Fatal> {
         loop {
             let ms = self.iterate()?;
-            self.killer.sys.sleep_ms(ms as u64);
+            match self.guard.as_mut() {
+                Some(g) => {
+                    let ms = g.max_sleep_ms(ms);
+                    g.wait(ms);
+                }
+                None => self.killer.sys.sleep_ms(ms as u64),
+            }
         }
     }
 }
@@ -269,6 +328,25 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
         raise_priority(&root);
     }
     let mut d = Daemon::new(cfg, root, matchers, RealSys)?;
+    if d.cfg.livelock_guard {
+        let gcfg = GuardConfig {
+            window_s: d.cfg.livelock_window_s,
+            stall_percent: d.cfg.livelock_stall_percent,
+        };
+        let root = crate::cgroup::CgroupRoot::default();
+        match Guard::new(root.clone(), gcfg) {
+            Ok(g) => {
+                crate::plain!(
+                    "livelock guard: watching cgroups with a finite memory.high under {} (window {} s, full stall >= {}%)\n",
+                    root.0.display(),
+                    gcfg.window_s,
+                    gcfg.stall_percent
+                );
+                d.guard = Some(g);
+            }
+            Err(why) => crate::warn!("livelock guard: inactive: {}\n", why),
+        }
+    }
     d.selftest()?;
     d.print_limits(&m0);
     lock_memory();

@@ -199,6 +199,12 @@ impl Scanner {
 
     /// Scans the proc root once (exit 5 if it cannot be opened, as earlyoom).
     pub fn scan(&mut self) -> Result<Selection, Fatal> {
+        self.scan_among(None)
+    }
+
+    /// Scans only the given pids (sorted ascending), with the same rules: the livelock guard
+    /// picks its victim among the processes of one cgroup this way.
+    pub fn scan_among(&mut self, only: Option<&[i32]>) -> Result<Selection, Fatal> {
         let t0 = sys::monotonic_secs();
         let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
         let debug = crate::log::debug_enabled();
@@ -209,6 +215,9 @@ impl Scanner {
         let mut myself: Option<Rank> = None;
         let mut dents = std::mem::take(&mut self.dents);
         let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
+            if only.is_some_and(|set| set.binary_search(&pid).is_err()) {
+                return;
+            }
             let mut cur = Cur {
                 pid,
                 uid: NOT_SET,

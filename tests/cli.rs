@@ -814,13 +814,18 @@ const HELP: &str = "Usage: {argv0} [OPTION]...
 
 /// `-h` prints banner + help to stderr and nothing else (spec §2.2). The port deliberately
 /// adds the `-P` line that earlyoom's main.c lacks (README.md:248 documents it; src/cli.rs
-/// `help_text`), so that one line is tolerated; everything else must match byte for byte.
+/// `help_text`) and, after earlyoom's text, a section for its own options; those are
+/// tolerated, everything of earlyoom's must match byte for byte.
 #[test]
 fn help_text_is_earlyooms() {
     let r = run(&strings(&["-h"]));
     assert_case(&case(&["-h"], 0, Out::Empty, &[]), &r);
     let (banner, help) = r.stderr.split_once('\n').expect("banner line");
     assert!(banner.starts_with("earlyoom v"), "banner {banner:?}");
+    let (help, ours) = help
+        .split_once("\nearlyoom-rs additions:\n")
+        .expect("our own options are listed after earlyoom's");
+    assert!(ours.contains("--livelock-guard"), "{ours}");
     let help: String = help
         .split_inclusive('\n')
         .filter(|l| !l.starts_with("  -P /PATH/TO/SCRIPT        call script before oom kill"))
