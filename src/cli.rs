@@ -59,6 +59,8 @@ pub struct Config {
     pub livelock_window_s: f64,
     /// `--livelock-stall PERCENT`.
     pub livelock_stall_percent: f64,
+    /// `--metrics-file PATH`: node_exporter textfile (not in earlyoom).
+    pub metrics_file: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             livelock_guard: false,
             livelock_window_s: crate::guard::GuardConfig::default().window_s,
             livelock_stall_percent: crate::guard::GuardConfig::default().stall_percent,
+            metrics_file: None,
         }
     }
 }
@@ -94,7 +97,7 @@ impl Default for Config {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Parsed {
     /// Start the daemon with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// `-h` or `-v` was reached: exit 0.
     Exit,
 }
@@ -127,6 +130,7 @@ enum Opt {
     LivelockGuard,
     LivelockWindow,
     LivelockStall,
+    MetricsFile,
 }
 
 /// earlyoom's short option string.
@@ -207,6 +211,12 @@ const LONG: &[LongOpt] = &[
         has_arg: true,
         opt: Opt::LivelockStall,
     },
+    // "m" is no earlyoom long option's first letter either.
+    LongOpt {
+        name: "metrics-file",
+        has_arg: true,
+        opt: Opt::MetricsFile,
+    },
 ];
 
 /// earlyoom's `-h` text (main.c:322-357) with the `-P` line earlyoom forgot; `{}` is argv[0].
@@ -253,6 +263,8 @@ earlyoom-rs additions:
                             (throttle livelock: no swap, nothing to reclaim)
   --livelock-window SECONDS how long the livelock must last (default 5)
   --livelock-stall PERCENT  minimum memory.pressure full stall (default 40)
+  --metrics-file PATH       write Prometheus metrics for node_exporter's
+                            textfile collector to PATH (atomically)
 ",
     );
     s
@@ -499,6 +511,7 @@ impl Parser<'_> {
             Opt::LivelockWindow => {
                 self.cfg.livelock_window_s = bounded("--livelock-window", arg, 0.5, 3600.0)?;
             }
+            Opt::MetricsFile => self.cfg.metrics_file = Some(arg.to_vec()),
             Opt::LivelockStall => {
                 self.cfg.livelock_stall_percent = bounded("--livelock-stall", arg, 1.0, 100.0)?;
             }
@@ -671,7 +684,7 @@ fn parse_into(p: &mut Parser<'_>, argv: &[&[u8]], posixly_correct: bool) -> Resu
         return Err(Fatal::ExtraArg(extra.to_vec()));
     }
     p.merge_sizes();
-    Ok(Parsed::Run(p.cfg.clone()))
+    Ok(Parsed::Run(Box::new(p.cfg.clone())))
 }
 
 #[cfg(test)]
@@ -691,7 +704,7 @@ mod tests {
 
     fn cfg(args: &[&str]) -> Config {
         match run(args).outcome {
-            Ok(Parsed::Run(c)) => c,
+            Ok(Parsed::Run(c)) => *c,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -999,6 +1012,11 @@ mod tests {
         assert_eq!((c.livelock_window_s, c.livelock_stall_percent), (8.0, 55.5));
         assert_eq!(cfg(&[]).livelock_window_s, 5.0);
         assert!(cfg(&["--livelock-g"]).livelock_guard);
+        assert_eq!(
+            cfg(&["--metrics-file=/x.prom"]).metrics_file.unwrap(),
+            b"/x.prom"
+        );
+        assert_eq!(cfg(&["--me", "/y"]).metrics_file.unwrap(), b"/y");
         assert!(matches!(
             fatal(&["--livelock-window", "0"]),
             Fatal::Option { opt: "--livelock-window", ref err } if err == "value 0.00 is not between 0.5 and 3600"

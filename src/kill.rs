@@ -7,6 +7,7 @@
 use crate::decide::{decide, Action, Limits};
 use crate::hooks::{self, Children, PREHOOK_WAIT_MS};
 use crate::meminfo::{self, Report};
+use crate::metrics::{Counters, Reason};
 use crate::sys::{self, Errno, Fd};
 use crate::victim::{Scanner, Victim};
 use crate::Fatal;
@@ -97,6 +98,10 @@ pub struct Killer<S: Sys> {
     pub cfg: KillConfig,
     pub limits: Limits,
     pub children: Children,
+    /// What the metrics file reports; every signal actually sent is counted here.
+    pub counters: Counters,
+    /// Why the current kill happens (set by the caller before `kill_process`).
+    pub reason: Reason,
     /// Whole CLOCK_MONOTONIC second of the last dry-run notification (rate limit).
     last_notify_sec: i64,
 }
@@ -108,6 +113,8 @@ impl<S: Sys> Killer<S> {
             cfg,
             limits,
             children: Children::default(),
+            counters: Counters::default(),
+            reason: Reason::Memory,
             last_notify_sec: -1,
         }
     }
@@ -229,6 +236,8 @@ impl<S: Sys> Killer<S> {
     ) -> Result<(), Errno> {
         self.signal(pidfd, target, sig)?;
         if sig != 0 {
+            self.counters
+                .signal_sent(self.reason, sig, v.comm.as_bytes());
             match self.sys.mrelease(pidfd) {
                 Ok(()) => crate::info!(
                     "kill_release: pid={}: process_mrelease pidfd={} success\n",

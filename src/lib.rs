@@ -10,6 +10,7 @@
 //! - [`kill`]: signalling through pidfds, waiting, escalation, hooks;
 //! - [`monitor`]: the loop and startup;
 //! - [`cgroup`], [`guard`]: the memory.high livelock guard (not in earlyoom);
+//! - [`metrics`]: the node_exporter textfile (not in earlyoom);
 //! - [`log`], [`sys`]: output and syscalls without allocation.
 
 pub mod cgroup;
@@ -20,6 +21,7 @@ pub mod hooks;
 pub mod kill;
 pub mod log;
 pub mod meminfo;
+pub mod metrics;
 pub mod monitor;
 pub mod procfs;
 pub mod sys;

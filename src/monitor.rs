@@ -6,6 +6,7 @@ use crate::guard::{Guard, GuardConfig, Trip};
 use crate::kill::{KillConfig, Killer, RealSys, Sys};
 use crate::log::pct;
 use crate::meminfo::{self, MemInfo, Report};
+use crate::metrics::{MetricsFile, Reason};
 use crate::procfs::ProcRoot;
 use crate::sys::{self, Errno};
 use crate::victim::{Matchers, Options, Scanner};
@@ -23,8 +24,16 @@ pub struct Daemon<S: Sys> {
     pub killer: Killer<S>,
     /// `--livelock-guard`, when active.
     pub guard: Option<Guard>,
+    /// `--metrics-file`, when given.
+    pub metrics: Option<MetricsFile>,
+    metrics_countdown_ms: i64,
+    metrics_failing: bool,
     report_countdown_ms: i64,
 }
+
+/// The metrics file is rewritten at least this often (and after every kill), so that
+/// "the daemon is not reporting" can be alerted on even with `-r 3600`.
+const METRICS_INTERVAL_MS: i64 = 10_000;
 
 impl<S: Sys> Daemon<S> {
     /// Builds a daemon over `root` (a fixture tree in tests) without any startup side effect.
@@ -59,6 +68,9 @@ impl<S: Sys> Daemon<S> {
             mem,
             scanner,
             guard: None,
+            metrics: None,
+            metrics_countdown_ms: 0,
+            metrics_failing: false,
             report_countdown_ms: 0,
         })
     }
@@ -118,6 +130,37 @@ impl<S: Sys> Daemon<S> {
         }
     }
 
+    /// Rewrites the metrics file (if any); a failure is logged once, and again after recovery.
+    pub fn write_metrics(&mut self, m: &MemInfo) {
+        let Some(f) = self.metrics.as_mut() else {
+            return;
+        };
+        let c = &mut self.killer.counters;
+        c.last_scan_seconds = self.scanner.last_scan_seconds;
+        c.livelocked_cgroups = self.guard.as_ref().map_or(0, |g| {
+            g.watched.iter().filter(|w| w.tracker.suspicious()).count() as u64
+        });
+        match f.write(c, m, &self.limits, self.cfg.dryrun) {
+            Ok(()) if self.metrics_failing => {
+                self.metrics_failing = false;
+                crate::warn!("metrics: writing the metrics file works again\n");
+            }
+            Ok(()) => {}
+            Err(e) if !self.metrics_failing => {
+                self.metrics_failing = true;
+                crate::warn!("metrics: could not write the metrics file: {}\n", e);
+            }
+            Err(_) => {}
+        }
+        // At the report interval, but at least every 10 s and at most every second.
+        let r = i64::from(self.cfg.report_interval_ms);
+        self.metrics_countdown_ms = if r > 0 {
+            r.clamp(1000, METRICS_INTERVAL_MS)
+        } else {
+            METRICS_INTERVAL_MS
+        };
+    }
+
     /// One poll; returns how long to sleep. Allocation-free unless it kills.
     pub fn iterate(&mut self) -> Result<u32, Fatal> {
         self.killer.children.reap();
@@ -152,12 +195,14 @@ impl<S: Sys> Daemon<S> {
             if decide(&last, &self.limits) == Action::None {
                 crate::warn!("memory situation has recovered while selecting victim\n");
             } else {
+                self.killer.reason = Reason::Memory;
                 self.killer.kill_process(
                     &self.scanner,
                     &mut self.mem,
                     sel.victim.as_ref(),
                     action.signal(),
                 )?;
+                self.metrics_countdown_ms = 0;
             }
         } else {
             if self.cfg.report_interval_ms > 0 && self.report_countdown_ms <= 0 {
@@ -167,11 +212,16 @@ impl<S: Sys> Daemon<S> {
             let trip = self.guard.as_mut().and_then(|g| g.check(m.swap_free_kib));
             if let Some((i, trip)) = trip {
                 self.break_livelock(i, &trip)?;
+                self.metrics_countdown_ms = 0;
             }
+        }
+        if self.metrics.is_some() && self.metrics_countdown_ms <= 0 {
+            self.write_metrics(&last);
         }
         let ms = sleep_time_ms(&last, &self.limits);
         crate::debug!("adaptive sleep time: {} ms\n", ms);
         self.report_countdown_ms -= ms as i64;
+        self.metrics_countdown_ms -= ms as i64;
         Ok(ms)
     }
 
@@ -211,7 +261,9 @@ impl<S: Sys> Daemon<S> {
             if trip.swap_available { "swap available" } else { "no swap" },
             what
         );
+        self.killer.counters.livelock_trips += 1;
         if let Some(v) = sel.victim.as_ref() {
+            self.killer.reason = Reason::Livelock;
             self.killer
                 .kill_process(&self.scanner, &mut self.mem, Some(v), libc::SIGTERM)?;
         }
@@ -320,7 +372,7 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
     replay(parsed.events);
     let cfg = match parsed.outcome? {
         Parsed::Exit => return Ok(()),
-        Parsed::Run(c) => c,
+        Parsed::Run(c) => *c,
     };
     drop(mem);
     let matchers = Matchers::from_config(&cfg)?;
@@ -347,8 +399,14 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
             Err(why) => crate::warn!("livelock guard: inactive: {}\n", why),
         }
     }
+    if let Some(p) = d.cfg.metrics_file.clone() {
+        d.metrics = Some(MetricsFile::new(std::path::Path::new(OsStr::from_bytes(
+            &p,
+        ))));
+    }
     d.selftest()?;
     d.print_limits(&m0);
+    d.write_metrics(&m0);
     lock_memory();
     d.run()
 }

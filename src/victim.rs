@@ -163,6 +163,8 @@ pub struct Scanner {
     file: Vec<u8>,
     my_pid: i32,
     page_kib: i64,
+    /// Wall time of the last scan, for the metrics file.
+    pub last_scan_seconds: f64,
 }
 
 /// A per-pid record filled lazily, in earlyoom's order.
@@ -188,6 +190,7 @@ impl Scanner {
             dents: vec![0; 32 * 1024],
             file: vec![0; 1024],
             my_pid: sys::getpid(),
+            last_scan_seconds: 0.0,
             page_kib: (if page > 0 { page } else { 4096 }) as i64 / 1024,
         }
     }
@@ -277,8 +280,9 @@ impl Scanner {
         if let Some(v) = best.as_mut() {
             self.fill_informative_fields(&mut dir, v);
         }
+        self.last_scan_seconds = sys::monotonic_secs() - t0;
         if debug {
-            let ms = (sys::monotonic_secs() - t0) * 1000.0;
+            let ms = self.last_scan_seconds * 1000.0;
             let us = (ms * 1000.0) as i64;
             crate::debug!("selecting victim took {}.{:03} ms\n", us / 1000, us % 1000);
         }

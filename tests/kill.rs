@@ -321,11 +321,33 @@ fn sigterm_kills_the_hog() {
     }
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (mib, m) = plan();
+    let dir = TempDir::new("metrics");
+    let prom = dir.path().join("earlyoom.prom");
     let mut hog = spawn_hog(&format!("mib={mib}"));
-    let d = start(&base_args(&m));
+    let mut args = base_args(&m);
+    args.extend(["--metrics-file".into(), prom.display().to_string()]);
+    let d = start(&args);
     let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
+    d.wait_log("exited after", 5);
+    std::thread::sleep(Duration::from_millis(300));
     let log = d.stop();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{log}");
+    // The kill is visible to node_exporter: counted, timestamped, named.
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("earlyoom_kills_total{signal=\"SIGTERM\",reason=\"memory\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "earlyoom_last_victim_info{{comm=\"{HOG_NAME}\"}} 1\n"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("earlyoom_last_kill_timestamp_seconds 0.000"),
+        "{metrics}"
+    );
     assert_only_hog_signalled(&log, hog.pid);
     assert!(
         log.contains("low memory! at or below SIGTERM limits"),

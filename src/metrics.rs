@@ -1,0 +1,281 @@
+//! `--metrics-file`: a node_exporter textfile-collector file, rewritten atomically (write a
+//! temporary file in the same directory, then rename) so the collector never reads half a file.
+//!
+//! Format: Prometheus text exposition format 0.0.4. Names follow Prometheus conventions
+//! (`_total` counters, `_seconds` and `_ratio` in base units). Process names are hostile
+//! input: label values are escaped (`\\`, `\"`, `\n`) and invalid UTF-8 becomes U+FFFD.
+
+use crate::decide::Limits;
+use crate::meminfo::MemInfo;
+use crate::sys::{self, Errno};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Why a process was signalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// System memory (and swap) at or below the thresholds: earlyoom's own rule.
+    Memory,
+    /// The livelock guard.
+    Livelock,
+}
+
+impl Reason {
+    fn label(self) -> &'static str {
+        match self {
+            Reason::Memory => "memory",
+            Reason::Livelock => "livelock",
+        }
+    }
+}
+
+/// What the daemon counts; updated by the kill path and the loop.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// [reason][0 = SIGTERM, 1 = SIGKILL]
+    pub kills: [[u64; 2]; 2],
+    pub last_kill_unix: f64,
+    pub last_victim: crate::procfs::Text,
+    pub last_scan_seconds: f64,
+    pub livelocked_cgroups: u64,
+    pub livelock_trips: u64,
+}
+
+impl Counters {
+    /// Records one signal actually sent (dry runs send nothing and count nothing).
+    pub fn signal_sent(&mut self, reason: Reason, sig: i32, victim: &[u8]) {
+        let r = match reason {
+            Reason::Memory => 0,
+            Reason::Livelock => 1,
+        };
+        let s = usize::from(sig == libc::SIGKILL);
+        self.kills[r][s] += 1;
+        self.last_kill_unix = unix_now();
+        self.last_victim.set(victim);
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Writes a Prometheus label value: escapes `\`, `"` and newline; invalid UTF-8 → U+FFFD.
+pub fn escape_label(out: &mut Vec<u8>, value: &[u8]) {
+    for chunk in value.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '"' => out.extend_from_slice(b"\\\""),
+                '\n' => out.extend_from_slice(b"\\n"),
+                c => {
+                    let mut b = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+                }
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+/// The metrics file and its reusable buffers.
+pub struct MetricsFile {
+    path: CString,
+    tmp: CString,
+    buf: Vec<u8>,
+    start_unix: f64,
+}
+
+impl MetricsFile {
+    pub fn new(path: &Path) -> MetricsFile {
+        let bytes = path.as_os_str().as_bytes();
+        let mut tmp = bytes.to_vec();
+        tmp.extend_from_slice(b".tmp");
+        MetricsFile {
+            // argv strings cannot contain NUL, so these cannot fail.
+            path: CString::new(bytes).unwrap_or_default(),
+            tmp: CString::new(tmp).unwrap_or_default(),
+            buf: Vec::with_capacity(4096),
+            start_unix: unix_now(),
+        }
+    }
+
+    /// Renders the exposition text into the reusable buffer.
+    pub fn render(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) -> &[u8] {
+        let b = &mut self.buf;
+        b.clear();
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_kills_total Signals sent to victims, by signal and reason."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_kills_total counter");
+        for (ri, reason) in [Reason::Memory, Reason::Livelock].into_iter().enumerate() {
+            for (si, sig) in ["SIGTERM", "SIGKILL"].into_iter().enumerate() {
+                let _ = writeln!(
+                    b,
+                    "earlyoom_kills_total{{signal=\"{sig}\",reason=\"{}\"}} {}",
+                    reason.label(),
+                    c.kills[ri][si]
+                );
+            }
+        }
+        let _ = writeln!(b, "# HELP earlyoom_last_kill_timestamp_seconds Unix time of the last signal sent (0: never).");
+        let _ = writeln!(b, "# TYPE earlyoom_last_kill_timestamp_seconds gauge");
+        let _ = writeln!(
+            b,
+            "earlyoom_last_kill_timestamp_seconds {:.3}",
+            c.last_kill_unix
+        );
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_last_victim_info Name (comm) of the last process signalled."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_last_victim_info gauge");
+        if c.last_kill_unix > 0.0 {
+            b.extend_from_slice(b"earlyoom_last_victim_info{comm=\"");
+            escape_label(b, c.last_victim.as_bytes());
+            b.extend_from_slice(b"\"} 1\n");
+        }
+        let ratios = [
+            (
+                "earlyoom_mem_available_ratio",
+                "MemAvailable as a fraction of user mem total (MemAvailable + AnonPages).",
+                m.mem_available_percent / 100.0,
+            ),
+            (
+                "earlyoom_swap_free_ratio",
+                "SwapFree as a fraction of SwapTotal (0 without swap).",
+                m.swap_free_percent / 100.0,
+            ),
+        ];
+        for (name, help, v) in ratios {
+            let _ = writeln!(
+                b,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v:.6}"
+            );
+        }
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_threshold_ratio Configured thresholds as fractions."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_threshold_ratio gauge");
+        for (res, sig, v) in [
+            ("mem", "SIGTERM", l.mem_term_percent),
+            ("mem", "SIGKILL", l.mem_kill_percent),
+            ("swap", "SIGTERM", l.swap_term_percent),
+            ("swap", "SIGKILL", l.swap_kill_percent),
+        ] {
+            let _ = writeln!(
+                b,
+                "earlyoom_threshold_ratio{{resource=\"{res}\",signal=\"{sig}\"}} {:.6}",
+                v / 100.0
+            );
+        }
+        let gauges = [
+            (
+                "earlyoom_livelocked_cgroups",
+                "Cgroups the livelock guard currently sees stuck at memory.high.",
+                c.livelocked_cgroups as f64,
+            ),
+            (
+                "earlyoom_scan_duration_seconds",
+                "Duration of the last victim scan.",
+                c.last_scan_seconds,
+            ),
+            (
+                "earlyoom_start_time_seconds",
+                "Unix time the daemon started.",
+                self.start_unix,
+            ),
+            (
+                "earlyoom_dryrun",
+                "1 if --dryrun is active (nothing is ever signalled).",
+                f64::from(u8::from(dryrun)),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(b, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(b, "# HELP earlyoom_livelock_trips_total Times the livelock guard found a cgroup livelocked.");
+        let _ = writeln!(b, "# TYPE earlyoom_livelock_trips_total counter");
+        let _ = writeln!(b, "earlyoom_livelock_trips_total {}", c.livelock_trips);
+        &self.buf
+    }
+
+    /// Renders and replaces the file atomically; errors are returned for the caller to log.
+    pub fn write(
+        &mut self,
+        c: &Counters,
+        m: &MemInfo,
+        l: &Limits,
+        dryrun: bool,
+    ) -> Result<(), Errno> {
+        self.render(c, m, l, dryrun);
+        // SAFETY: NUL-terminated path; mode 0644 so node_exporter (another user) can read it.
+        let fd = unsafe {
+            libc::open(
+                self.tmp.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        let fd = sys::Fd(fd);
+        sys::write_all(fd.raw(), &self.buf)?;
+        drop(fd);
+        // SAFETY: NUL-terminated paths.
+        if unsafe { libc::rename(self.tmp.as_ptr(), self.path.as_ptr()) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_stay_one_label() {
+        let mut out = Vec::new();
+        escape_label(&mut out, b"a\"b\\c\nd}\xff{x=\"1\"}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\\"b\\\\c\\nd}\u{FFFD}{x=\\\"1\\\"}"
+        );
+    }
+
+    #[test]
+    fn renders_every_family() {
+        let mut c = Counters::default();
+        c.signal_sent(Reason::Livelock, libc::SIGTERM, b"evil\"\n");
+        let m = crate::meminfo::parse(include_bytes!("../tests/fixtures/meminfo/debian12-nosw"))
+            .unwrap();
+        let l = Limits {
+            mem_term_percent: 10.0,
+            mem_kill_percent: 5.0,
+            swap_term_percent: 10.0,
+            swap_kill_percent: 5.0,
+        };
+        let mut f = MetricsFile::new(Path::new("/nonexistent/x.prom"));
+        let text = String::from_utf8(f.render(&c, &m, &l, false).to_vec()).unwrap();
+        assert!(text.contains("earlyoom_kills_total{signal=\"SIGTERM\",reason=\"livelock\"} 1\n"));
+        assert!(text.contains("earlyoom_kills_total{signal=\"SIGKILL\",reason=\"memory\"} 0\n"));
+        assert!(text.contains("earlyoom_last_victim_info{comm=\"evil\\\"\\n\"} 1\n"));
+        assert!(text
+            .contains("earlyoom_threshold_ratio{resource=\"mem\",signal=\"SIGKILL\"} 0.050000\n"));
+        // Every sample line belongs to a family declared with # TYPE.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(text.contains(&format!("# TYPE {name} ")), "{line}");
+        }
+        assert!(f.write(&c, &m, &l, false).is_err()); // directory does not exist
+    }
+}
