@@ -44,6 +44,41 @@ pub fn is_larger(sort_by_rss: bool, victim: Rank, cur: Rank) -> bool {
         || (cur.oom_score == victim.oom_score && cur.rss_kib > victim.rss_kib)
 }
 
+/// Why a process can never be the victim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// pid 1 or 2 (init, kthreadd).
+    InitOrKthreadd,
+    /// `--ignore-root-user` and owned by root.
+    RootUser,
+    /// A child of kthreadd.
+    KernelThread,
+    /// A zombie (no memory to free).
+    Zombie,
+    /// `--ignore` matched its name.
+    Ignored,
+    /// oom_score_adj is -1000.
+    Protected,
+    /// The daemon itself.
+    Myself,
+    /// A per-pid file could not be read (the process vanished, or hidepid).
+    Unreadable(&'static str),
+    /// Lost the comparison against the current victim (only inside a scan).
+    NotLarger,
+}
+
+/// One process as the daemon ranks it (scores already adjusted by prefer/avoid).
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    pub pid: i32,
+    pub uid: i32,
+    pub oom_score: i32,
+    pub oom_score_adj: i32,
+    pub rss_kib: i64,
+    pub comm: Text,
+    pub skip: Option<Skip>,
+}
+
 /// A chosen process, with what the kill log, the hooks and the PID-reuse check need.
 #[derive(Clone, Copy, Debug)]
 pub struct Victim {
@@ -294,10 +329,22 @@ impl Scanner {
 
     /// earlyoom's `is_larger` read sequence; true if `cur` becomes the new victim.
     fn consider(&mut self, dir: &mut ProcDir, cur: &mut Cur, victim: Rank) -> bool {
+        self.evaluate(dir, cur, Some(victim)).is_ok()
+    }
+
+    /// The read sequence behind [`Scanner::consider`]: Ok if `cur` is eligible and (when
+    /// `victim` is given) beats it, else why not. Without `victim` nothing short-circuits on
+    /// the comparison, so every eligible process gets its oom_score_adj read (`survey`).
+    fn evaluate(
+        &mut self,
+        dir: &mut ProcDir,
+        cur: &mut Cur,
+        victim: Option<Rank>,
+    ) -> Result<(), Skip> {
         let pid = cur.pid;
         // 1. init and kthreadd.
         if pid <= 2 {
-            return false;
+            return Err(Skip::InitOrKthreadd);
         }
         // 2. --ignore-root-user: the owner of /proc/PID.
         if self.opts.ignore_root_user {
@@ -305,11 +352,11 @@ impl Scanner {
                 Ok(uid) => cur.uid = uid as i32,
                 Err(e) => {
                     crate::debug!("is_larger: pid {}: error reading uid: {}\n", pid, e);
-                    return false;
+                    return Err(Skip::Unreadable("uid"));
                 }
             }
             if cur.uid == 0 {
-                return false;
+                return Err(Skip::RootUser);
             }
         }
         // 3. stat, parsed after the last ')'.
@@ -317,27 +364,27 @@ impl Scanner {
             Ok(s) => s,
             Err(_) => {
                 crate::debug!("is_larger: pid {}: error reading stat\n", pid);
-                return false;
+                return Err(Skip::Unreadable("stat"));
             }
         };
         cur.rss_kib = stat.rss_pages * self.page_kib;
         cur.starttime = stat.starttime;
         // 4. Kernel threads are children of kthreadd (procps' rule).
         if stat.ppid == 2 {
-            return false;
+            return Err(Skip::KernelThread);
         }
         // Deliberate difference: a zombie (or dead) process holds no memory and cannot be
         // made to exit by a signal; earlyoom would "kill" it every 100 ms until its parent
         // reaps it. A zombie *main thread* with live threads still holds memory: keep it.
         if stat.state == b'X' || (stat.state == b'Z' && stat.num_threads <= 1) {
-            return false;
+            return Err(Skip::Zombie);
         }
         // 5. oom_score.
         match dir.int(pid, b"oom_score", &mut self.file) {
             Ok(s) => cur.oom_score = s,
             Err(e) => {
                 crate::debug!("is_larger: pid {}: error reading oom_score: {}\n", pid, e);
-                return false;
+                return Err(Skip::Unreadable("oom_score"));
             }
         }
         // 6. comm and the regexes, only when one is configured.
@@ -348,7 +395,7 @@ impl Scanner {
                     pid,
                     e
                 );
-                return false;
+                return Err(Skip::Unreadable("comm"));
             }
             cur.comm_read = true;
             let name = cur.comm.as_bytes();
@@ -376,7 +423,7 @@ impl Scanner {
                 .as_ref()
                 .is_some_and(|r| r.is_match(name))
             {
-                return false;
+                return Err(Skip::Ignored);
             }
         }
         // 7. Compare.
@@ -387,8 +434,8 @@ impl Scanner {
         if self.opts.sort_by_rss && cur.rss_kib == 0 {
             self.zombie_main_thread_warning(dir, cur);
         }
-        if !is_larger(self.opts.sort_by_rss, victim, rank) {
-            return false;
+        if victim.is_some_and(|v| !is_larger(self.opts.sort_by_rss, v, rank)) {
+            return Err(Skip::NotLarger);
         }
         // 8. oom_score_adj last, only for would-be winners; -1000 means "never".
         match dir.int(pid, b"oom_score_adj", &mut self.file) {
@@ -399,10 +446,58 @@ impl Scanner {
                     pid,
                     e
                 );
-                return false;
+                return Err(Skip::Unreadable("oom_score_adj"));
             }
         }
-        cur.oom_score_adj != -1000
+        if cur.oom_score_adj == -1000 {
+            return Err(Skip::Protected);
+        }
+        Ok(())
+    }
+
+    /// Evaluates every process with the daemon's own rules and calls `visit` with its
+    /// ranking data and, if it can never be chosen, why (for `earlyoomctl candidates`).
+    pub fn survey(&mut self, mut visit: impl FnMut(&Candidate)) -> Result<(), Fatal> {
+        let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
+        let mut dents = std::mem::take(&mut self.dents);
+        let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
+            let mut cur = Cur {
+                pid,
+                uid: NOT_SET,
+                oom_score: NOT_SET,
+                oom_score_adj: NOT_SET,
+                rss_kib: NOT_SET as i64,
+                starttime: 0,
+                comm: Text::new(),
+                comm_read: false,
+            };
+            let mut skip = self.evaluate(&mut dir, &mut cur, None).err();
+            if pid == self.my_pid && skip.is_none() {
+                skip = Some(Skip::Myself);
+            }
+            if !cur.comm_read {
+                let _ = dir.comm(pid, &mut cur.comm);
+            }
+            if cur.uid == NOT_SET {
+                cur.uid = dir.uid(pid).map_or(NOT_SET, |u| u as i32);
+            }
+            if cur.oom_score_adj == NOT_SET && !matches!(skip, Some(Skip::InitOrKthreadd)) {
+                cur.oom_score_adj = dir
+                    .int(pid, b"oom_score_adj", &mut self.file)
+                    .unwrap_or(NOT_SET);
+            }
+            visit(&Candidate {
+                pid,
+                uid: cur.uid,
+                oom_score: cur.oom_score,
+                oom_score_adj: cur.oom_score_adj,
+                rss_kib: cur.rss_kib,
+                comm: cur.comm,
+                skip,
+            });
+        });
+        self.dents = dents;
+        res.map_err(Fatal::ProcOpen)
     }
 
     fn zombie_main_thread_warning(&self, dir: &mut ProcDir, cur: &mut Cur) {

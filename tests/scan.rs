@@ -447,3 +447,49 @@ fn real_pid_reuse_guard_on_our_own_child() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM));
 }
+
+/// `survey` (earlyoomctl's view) applies the scan's own rules to every process.
+#[test]
+fn survey_explains_every_process() {
+    use earlyoom::victim::Skip;
+    let mut kthread = p(20, "kworker/0:1", 900, 0);
+    kthread.ppid = 2;
+    let mut never = p(22, "sshd", 980, 100);
+    never.oom_score_adj = -1000;
+    let mut rootd = p(23, "rootd", 700, 100);
+    rootd.uid = 0;
+    let t = Tree::new(
+        "survey",
+        &[
+            p(2, "kthreadd", 0, 0),
+            kthread,
+            never,
+            rootd,
+            p(24, "firefox", 600, 100),
+            p(25, "Xorg", 600, 100),
+        ],
+    );
+    let m = Matchers {
+        ignore: rx("^Xorg$"),
+        prefer: rx("^firefox$"),
+        ..Default::default()
+    };
+    let mut s = t.scanner(
+        Options {
+            ignore_root_user: true,
+            ..DEFAULT
+        },
+        m,
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    s.survey(|c| {
+        seen.insert(c.pid, (c.skip, c.oom_score, c.oom_score_adj));
+    })
+    .unwrap();
+    assert_eq!(seen[&2].0, Some(Skip::InitOrKthreadd));
+    assert_eq!(seen[&20].0, Some(Skip::KernelThread));
+    assert_eq!(seen[&22].0, Some(Skip::Protected));
+    assert_eq!(seen[&23].0, Some(Skip::RootUser));
+    assert_eq!(seen[&24], (None, 900, 0)); // 600 + 300 for --prefer
+    assert_eq!(seen[&25].0, Some(Skip::Ignored));
+}
