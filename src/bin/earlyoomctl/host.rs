@@ -1,0 +1,308 @@
+//! Reading the box below the configurable roots: meminfo through the daemon's reader, PSI
+//! and the daemon's /proc/PID/status through the procfs crate, cgroup limits through the
+//! guard's parsers, per-pid files through the daemon's [`ProcDir`].
+
+use crate::{CtlError, Roots};
+use earlyoom::cgroup::{self, CgroupRoot};
+use earlyoom::meminfo::{self, MemInfo};
+use earlyoom::procfs::{for_each_pid, ProcDir, ProcRoot, Text};
+use procfs::FromRead;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub struct Host {
+    pub proc_root: PathBuf,
+    pub cgroup_root: PathBuf,
+}
+
+/// One line of /proc/swaps.
+#[derive(Clone, Debug)]
+pub struct SwapDev {
+    pub name: String,
+    pub kind: String,
+    pub size_kib: u64,
+    pub used_kib: u64,
+    pub priority: i64,
+}
+
+impl SwapDev {
+    pub fn is_zram(&self) -> bool {
+        self.name.starts_with("/dev/zram")
+    }
+}
+
+/// A running earlyoom (a process whose comm is `earlyoom`).
+#[derive(Clone, Debug)]
+pub struct Daemon {
+    pub pid: i32,
+    /// VmLck from /proc/PID/status, None if unreadable.
+    pub vmlck_kib: Option<u64>,
+    pub oom_score_adj: Option<i32>,
+    /// argv[1..] from /proc/PID/cmdline.
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// One cgroup of the v2 hierarchy, with the memory files that exist in it.
+#[derive(Clone, Debug)]
+pub struct Cg {
+    pub path: PathBuf,
+    /// Relative to the root ("" for the root itself).
+    pub rel: String,
+    pub parent: Option<usize>,
+    /// The memory controller's files exist (it is enabled in the parent's subtree_control).
+    pub has_memory: bool,
+    /// memory.high / memory.max: bytes, None = "max".
+    pub high: Option<u64>,
+    pub max: Option<u64>,
+    /// memory.swap.max: None = "max" or no swap accounting.
+    pub swap_max: Option<u64>,
+    pub current: Option<u64>,
+}
+
+/// A short look at one process (for naming the largest process of a cgroup).
+#[derive(Clone, Debug)]
+pub struct Brief {
+    pub pid: i32,
+    pub comm: String,
+    pub rss_kib: i64,
+}
+
+fn page_kib() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    (if p > 0 { p } else { 4096 }) as i64 / 1024
+}
+
+impl Host {
+    pub fn new(r: &Roots) -> Host {
+        Host {
+            proc_root: r.proc_root.clone(),
+            cgroup_root: r.cgroup_root.clone(),
+        }
+    }
+
+    pub fn proc(&self) -> ProcRoot {
+        ProcRoot(self.proc_root.as_os_str().as_bytes().to_vec())
+    }
+
+    pub fn cgroup(&self) -> CgroupRoot {
+        CgroupRoot(self.cgroup_root.clone())
+    }
+
+    /// Reading the real /proc (so earlyoomctl itself is among the processes).
+    pub fn is_live(&self) -> bool {
+        self.proc_root == Path::new("/proc")
+    }
+
+    /// /proc/meminfo through the daemon's reader.
+    pub fn meminfo(&self) -> Result<MemInfo, CtlError> {
+        let mut r = meminfo::Reader::open(self.proc_root.as_os_str().as_bytes())
+            .map_err(|f| CtlError::Input(fatal_text(&f)))?;
+        r.read().map_err(|f| CtlError::Input(fatal_text(&f)))
+    }
+
+    /// /proc/pressure/memory (None: no PSI, CONFIG_PSI off or psi=0).
+    pub fn psi(&self) -> Result<procfs::MemoryPressure, String> {
+        let p = self.proc_root.join("pressure/memory");
+        procfs::MemoryPressure::from_file(&p).map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    /// /proc/swaps.
+    pub fn swaps(&self) -> Result<Vec<SwapDev>, String> {
+        let p = self.proc_root.join("swaps");
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(parse_swaps(&text))
+    }
+
+    /// Every process whose comm is `earlyoom`.
+    pub fn daemons(&self) -> Vec<Daemon> {
+        let mut out = Vec::new();
+        let Ok(mut dir) = ProcDir::open(&self.proc()) else {
+            return out;
+        };
+        let mut pids = Vec::new();
+        let mut dents = vec![0u8; 32 * 1024];
+        let _ = for_each_pid(dir.raw(), &mut dents, |pid| pids.push(pid));
+        let mut comm = Text::new();
+        let mut buf = [0u8; 64];
+        for pid in pids {
+            if dir.comm(pid, &mut comm).is_err() || comm.as_bytes() != b"earlyoom" {
+                continue;
+            }
+            let base = self.proc_root.join(pid.to_string());
+            let vmlck_kib = procfs::process::Process::new_with_root(base.clone())
+                .and_then(|p| p.status())
+                .ok()
+                .and_then(|s| s.vmlck);
+            let oom_score_adj = dir.int(pid, b"oom_score_adj", &mut buf).ok();
+            let args = std::fs::read(base.join("cmdline"))
+                .map(|raw| {
+                    let raw = raw.strip_suffix(b"\0").unwrap_or(&raw).to_vec();
+                    raw.split(|&b| b == 0)
+                        .skip(1)
+                        .map(|a| std::ffi::OsStr::from_bytes(a).to_os_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Daemon {
+                pid,
+                vmlck_kib,
+                oom_score_adj,
+                args,
+            });
+        }
+        out
+    }
+
+    /// comm and RSS of the given pids, through the daemon's per-pid readers.
+    pub fn briefs(&self, pids: &[i32]) -> Vec<Brief> {
+        let Ok(mut dir) = ProcDir::open(&self.proc()) else {
+            return Vec::new();
+        };
+        let mut buf = [0u8; 1024];
+        let mut comm = Text::new();
+        let pk = page_kib();
+        pids.iter()
+            .filter_map(|&pid| {
+                let st = dir.stat(pid, &mut buf).ok()?;
+                let _ = dir.comm(pid, &mut comm);
+                Some(Brief {
+                    pid,
+                    comm: comm.display().to_string(),
+                    rss_kib: st.rss_pages * pk,
+                })
+            })
+            .collect()
+    }
+
+    /// The whole cgroup v2 tree, parents before children, siblings by name.
+    pub fn cgroups(&self) -> Result<Vec<Cg>, String> {
+        cgroup::check_v2(&self.cgroup())?;
+        let mut out: Vec<Cg> = Vec::new();
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back((self.cgroup_root.clone(), String::new(), None::<usize>));
+        let mut buf = Vec::new();
+        while let Some((path, rel, parent)) = queue.pop_front() {
+            let lim = |file: &str, buf: &mut Vec<u8>| -> Option<Option<u64>> {
+                read(&path, file, buf).ok()?;
+                cgroup::parse_limit(buf)
+            };
+            let max = lim("memory.max", &mut buf);
+            let high = lim("memory.high", &mut buf);
+            let swap_max = lim("memory.swap.max", &mut buf);
+            let current = read(&path, "memory.current", &mut buf)
+                .ok()
+                .and_then(|_| cgroup::parse_u64(&buf));
+            let idx = out.len();
+            out.push(Cg {
+                path: path.clone(),
+                rel: rel.clone(),
+                parent,
+                has_memory: max.is_some(),
+                high: high.flatten(),
+                max: max.flatten(),
+                swap_max: swap_max.flatten(),
+                current,
+            });
+            let Ok(rd) = std::fs::read_dir(&path) else {
+                continue;
+            };
+            let mut kids: Vec<_> = rd
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name())
+                .collect();
+            kids.sort();
+            for k in kids {
+                let name = k.to_string_lossy().into_owned();
+                let r = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                queue.push_back((path.join(&k), r, Some(idx)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn read(dir: &Path, file: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.clear();
+    use std::io::Read;
+    std::fs::File::open(dir.join(file))?.read_to_end(buf)?;
+    Ok(())
+}
+
+/// The daemon's fatal text, for errors reading meminfo.
+pub fn fatal_text(f: &earlyoom::Fatal) -> String {
+    f.message()
+        .map(|m| String::from_utf8_lossy(&m).trim_end().to_string())
+        .unwrap_or_else(|| format!("{f:?}"))
+}
+
+pub fn parse_swaps(text: &str) -> Vec<SwapDev> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 5 {
+                return None;
+            }
+            Some(SwapDev {
+                // Names with spaces are escaped as \040 by the kernel.
+                name: f[0].replace("\\040", " "),
+                kind: f[1].to_string(),
+                size_kib: f[2].parse().ok()?,
+                used_kib: f[3].parse().ok()?,
+                priority: f[4].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Effective memory.swap.max of `i`: the smallest along the path to the root (None: no limit).
+pub fn effective_swap_max(cgs: &[Cg], i: usize) -> Option<u64> {
+    let mut best: Option<u64> = None;
+    let mut cur = Some(i);
+    while let Some(c) = cur {
+        if let Some(v) = cgs[c].swap_max {
+            best = Some(best.map_or(v, |b| b.min(v)));
+        }
+        cur = cgs[c].parent;
+    }
+    best
+}
+
+/// The smallest memory.max among the ancestors of `i` (not `i` itself).
+pub fn ancestors_max(cgs: &[Cg], i: usize) -> Option<u64> {
+    let mut best: Option<u64> = None;
+    let mut cur = cgs[i].parent;
+    while let Some(c) = cur {
+        if let Some(v) = cgs[c].max {
+            best = Some(best.map_or(v, |b| b.min(v)));
+        }
+        cur = cgs[c].parent;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swaps_file() {
+        let s = parse_swaps(
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swapfile                               file\t\t14680060\t37952\t\t-2\n/dev/zram0 partition 8388604 0 100\n",
+        );
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].name, "/swapfile");
+        assert_eq!(
+            (s[0].size_kib, s[0].used_kib, s[0].priority),
+            (14680060, 37952, -2)
+        );
+        assert!(!s[0].is_zram() && s[1].is_zram());
+        assert!(parse_swaps("Filename Type Size Used Priority\n").is_empty());
+    }
+}

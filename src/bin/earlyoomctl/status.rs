@@ -1,0 +1,522 @@
+//! `earlyoomctl status`: memory and swap against the thresholds through the daemon's
+//! [`decide`], system PSI, and the cgroups the livelock guard watches, sampled twice with
+//! the guard's own reader and judged by the guard's own detector.
+
+use crate::config::Effective;
+use crate::host::{Brief, Host};
+use crate::json::Json;
+use crate::units;
+use crate::CtlError;
+use earlyoom::cgroup::{self, Sample};
+use earlyoom::decide::{decide, Action, Limits};
+use earlyoom::guard::{self, GuardConfig, Tracker};
+use earlyoom::meminfo::MemInfo;
+use std::path::PathBuf;
+
+/// How far one condition is from being met.
+#[derive(Clone, Copy, Debug)]
+pub struct Distance {
+    pub threshold_percent: f64,
+    pub now_percent: f64,
+    /// Percentage points above the threshold; <= 0 means met.
+    pub points: f64,
+    /// The same in MiB of the total it is a percentage of.
+    pub mib: f64,
+    /// No swap: earlyoom counts it as 0 % free, so the swap condition is always met.
+    pub no_swap: bool,
+}
+
+impl Distance {
+    pub fn met(&self) -> bool {
+        self.points <= 0.0
+    }
+    fn new(threshold: f64, now: f64, total_kib: i64, no_swap: bool) -> Distance {
+        let points = now - threshold;
+        Distance {
+            threshold_percent: threshold,
+            now_percent: now,
+            points,
+            mib: points * total_kib as f64 / 100.0 / 1024.0,
+            no_swap,
+        }
+    }
+    fn json(&self) -> Json {
+        Json::obj(vec![
+            ("threshold_percent", Json::num(self.threshold_percent, 2)),
+            ("now_percent", Json::num(self.now_percent, 2)),
+            ("points_away", Json::num(self.points.max(0.0), 2)),
+            ("mib_away", Json::num(self.mib.max(0.0), 1)),
+            ("met", Json::Bool(self.met())),
+            ("no_swap", Json::Bool(self.no_swap)),
+        ])
+    }
+}
+
+pub struct Thresholds {
+    pub limits: Limits,
+    pub action: Action,
+    pub mem_term: Distance,
+    pub mem_kill: Distance,
+    pub swap_term: Distance,
+    pub swap_kill: Distance,
+}
+
+pub fn thresholds(m: &MemInfo, limits: Limits) -> Thresholds {
+    let no_swap = m.swap_total_kib == 0;
+    let mem = |t| Distance::new(t, m.mem_available_percent, m.user_mem_total_kib, false);
+    let swap = |t| Distance::new(t, m.swap_free_percent, m.swap_total_kib, no_swap);
+    Thresholds {
+        action: decide(m, &limits),
+        mem_term: mem(limits.mem_term_percent),
+        mem_kill: mem(limits.mem_kill_percent),
+        swap_term: swap(limits.swap_term_percent),
+        swap_kill: swap(limits.swap_kill_percent),
+        limits,
+    }
+}
+
+pub fn action_key(a: Action) -> &'static str {
+    match a {
+        Action::None => "none",
+        Action::Term => "SIGTERM",
+        Action::Kill => "SIGKILL",
+    }
+}
+
+/// One watched cgroup over the sampling interval.
+pub struct Watched {
+    pub rel: String,
+    pub last: Sample,
+    /// `full` stall over the interval, % of wall time (memory.pressure total= deltas).
+    pub stall_percent: Option<f64>,
+    /// memory.events `high` per second over the interval.
+    pub high_rate: Option<f64>,
+    pub swap_available: bool,
+    /// The guard's detector saw the livelock signature over the whole interval.
+    pub livelock: bool,
+    pub largest: Option<Brief>,
+}
+
+impl Watched {
+    pub fn state(&self) -> &'static str {
+        let s = &self.last;
+        if self.livelock {
+            "LIVELOCK"
+        } else if s.current > s.high {
+            "above high"
+        } else if s.current + s.high / 100 >= s.high {
+            "at high"
+        } else {
+            "ok"
+        }
+    }
+}
+
+pub struct GuardView {
+    pub enabled: bool,
+    /// Why the guard cannot work under this cgroup root (cgroup v1, no memory controller...).
+    pub unavailable: Option<String>,
+    pub cfg: GuardConfig,
+    pub interval_s: f64,
+    pub cgroups: Vec<Watched>,
+    /// Cgroups that were found but could not be read.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Samples every cgroup with a finite memory.high twice, `interval` seconds apart.
+pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
+    let cfg = GuardConfig {
+        window_s: opts.cfg.livelock_window_s,
+        stall_percent: opts.cfg.livelock_stall_percent,
+    };
+    let mut view = GuardView {
+        enabled: opts.cfg.livelock_guard,
+        unavailable: None,
+        cfg,
+        interval_s: interval,
+        cgroups: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    let root = host.cgroup();
+    if let Err(why) = cgroup::check_v2(&root) {
+        view.unavailable = Some(why);
+        return view;
+    }
+    let paths = cgroup::discover(&root);
+    let mut buf = Vec::new();
+    let rel = |p: &PathBuf| {
+        p.strip_prefix(&root.0)
+            .map(|r| r.display().to_string())
+            .unwrap_or_else(|_| p.display().to_string())
+    };
+    let mut first = Vec::new();
+    for p in &paths {
+        let t = earlyoom::sys::monotonic_secs();
+        match cgroup::read_sample(p, t, &mut buf) {
+            Ok(s) => first.push((p.clone(), s)),
+            Err(e) => view.unreadable.push((rel(p), e.to_string())),
+        }
+    }
+    if interval > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(interval));
+    }
+    let swap_free_kib = opts.mem.swap_free_kib;
+    for (p, s0) in first {
+        let t = earlyoom::sys::monotonic_secs();
+        let s1 = match cgroup::read_sample(&p, t, &mut buf) {
+            Ok(s) => s,
+            Err(e) => {
+                view.unreadable.push((rel(&p), e.to_string()));
+                continue;
+            }
+        };
+        let dt = s1.t - s0.t;
+        let (stall, rate) = if interval > 0.0 && dt > 0.0 {
+            (
+                Some(s1.full_total_us.saturating_sub(s0.full_total_us) as f64 / (dt * 1e6) * 100.0),
+                Some(s1.events_high.saturating_sub(s0.events_high) as f64 / dt),
+            )
+        } else {
+            (None, None)
+        };
+        let swap_ok = guard::swap_available(&s1, swap_free_kib);
+        // The guard's detector with a window as long as our interval: a trip means every
+        // condition held over it (the daemon would act once it lasts --livelock-window).
+        let mut livelock = false;
+        if interval > 0.0 && dt > 0.0 {
+            let mut tr = Tracker::default();
+            let c = GuardConfig {
+                window_s: dt * 0.999,
+                stall_percent: cfg.stall_percent,
+            };
+            let _ = tr.update(s0, guard::swap_available(&s0, swap_free_kib), &c);
+            livelock = tr.update(s1, swap_ok, &c).is_some();
+        }
+        let largest = host
+            .briefs(&cgroup::procs(&p))
+            .into_iter()
+            .max_by_key(|b| b.rss_kib);
+        view.cgroups.push(Watched {
+            rel: rel(&p),
+            last: s1,
+            stall_percent: stall,
+            high_rate: rate,
+            swap_available: swap_ok,
+            livelock,
+            largest,
+        });
+    }
+    view
+}
+
+pub fn run(host: &Host, opts: &Effective, json: bool, interval: f64) -> Result<u8, CtlError> {
+    let m = opts.mem;
+    let th = thresholds(&m, Limits::from(&opts.cfg));
+    let psi = host.psi();
+    let view = watch(host, opts, interval);
+    if json {
+        println!("{}", to_json(opts, &m, &th, &psi, &view));
+    } else {
+        print!("{}", human(opts, &m, &th, &psi, &view));
+    }
+    Ok(crate::exit::OK)
+}
+
+fn psi_json(psi: &Result<procfs::MemoryPressure, String>) -> Json {
+    match psi {
+        Ok(p) => {
+            let rec = |r: &procfs::PressureRecord| {
+                Json::obj(vec![
+                    ("avg10", Json::num(r.avg10 as f64, 2)),
+                    ("avg60", Json::num(r.avg60 as f64, 2)),
+                    ("avg300", Json::num(r.avg300 as f64, 2)),
+                    ("total_us", Json::u(r.total)),
+                ])
+            };
+            Json::obj(vec![("some", rec(&p.some)), ("full", rec(&p.full))])
+        }
+        Err(e) => Json::obj(vec![("error", Json::str(e))]),
+    }
+}
+
+fn watched_json(w: &Watched) -> Json {
+    let s = &w.last;
+    Json::obj(vec![
+        ("cgroup", Json::str(&w.rel)),
+        ("high_bytes", Json::u(s.high)),
+        ("max_bytes", Json::opt(s.max, Json::u)),
+        ("current_bytes", Json::u(s.current)),
+        ("swap_max_bytes", Json::opt(s.swap_max, Json::u)),
+        ("swap_current_bytes", Json::u(s.swap_current)),
+        ("swap_available", Json::Bool(w.swap_available)),
+        ("anon_bytes", Json::u(s.anon)),
+        ("file_bytes", Json::u(s.file)),
+        ("events_high", Json::u(s.events_high)),
+        ("oom_kill", Json::u(s.oom_kill)),
+        (
+            "full_stall_percent",
+            Json::opt(w.stall_percent, |v| Json::num(v, 2)),
+        ),
+        (
+            "high_events_per_second",
+            Json::opt(w.high_rate, |v| Json::num(v, 2)),
+        ),
+        ("state", Json::str(w.state())),
+        ("livelock", Json::Bool(w.livelock)),
+        (
+            "largest_process",
+            Json::opt(w.largest.as_ref(), |b| {
+                Json::obj(vec![
+                    ("pid", Json::Int(b.pid as i64)),
+                    ("comm", Json::str(&b.comm)),
+                    ("rss_kib", Json::Int(b.rss_kib)),
+                ])
+            }),
+        ),
+    ])
+}
+
+fn to_json(
+    opts: &Effective,
+    m: &MemInfo,
+    th: &Thresholds,
+    psi: &Result<procfs::MemoryPressure, String>,
+    view: &GuardView,
+) -> Json {
+    Json::obj(vec![
+        ("command", Json::str("status")),
+        ("options", opts.to_json()),
+        (
+            "memory",
+            Json::obj(vec![
+                ("mem_total_kib", Json::Int(m.mem_total_kib)),
+                ("mem_available_kib", Json::Int(m.mem_available_kib)),
+                ("user_mem_total_kib", Json::Int(m.user_mem_total_kib)),
+                (
+                    "mem_available_percent",
+                    Json::num(m.mem_available_percent, 2),
+                ),
+                ("swap_total_kib", Json::Int(m.swap_total_kib)),
+                ("swap_free_kib", Json::Int(m.swap_free_kib)),
+                ("swap_free_percent", Json::num(m.swap_free_percent, 2)),
+            ]),
+        ),
+        ("action", Json::str(action_key(th.action))),
+        (
+            "thresholds",
+            Json::obj(vec![
+                ("mem_term", th.mem_term.json()),
+                ("mem_kill", th.mem_kill.json()),
+                ("swap_term", th.swap_term.json()),
+                ("swap_kill", th.swap_kill.json()),
+            ]),
+        ),
+        ("psi_memory", psi_json(psi)),
+        (
+            "livelock_guard",
+            Json::obj(vec![
+                ("enabled", Json::Bool(view.enabled)),
+                (
+                    "unavailable",
+                    Json::opt(view.unavailable.as_ref(), Json::str),
+                ),
+                ("window_s", Json::num(view.cfg.window_s, 2)),
+                ("stall_percent", Json::num(view.cfg.stall_percent, 2)),
+                ("interval_s", Json::num(view.interval_s, 3)),
+                (
+                    "cgroups",
+                    Json::Arr(view.cgroups.iter().map(watched_json).collect()),
+                ),
+                (
+                    "unreadable",
+                    Json::Arr(
+                        view.unreadable
+                            .iter()
+                            .map(|(c, e)| {
+                                Json::obj(vec![("cgroup", Json::str(c)), ("error", Json::str(e))])
+                            })
+                            .collect(),
+                    ),
+                ),
+            ]),
+        ),
+    ])
+}
+
+fn distance_text(d: &Distance, swap_ignored: bool) -> String {
+    if d.no_swap {
+        "met: no swap counts as 0 % free".into()
+    } else if swap_ignored {
+        "always met (-s 100)".into()
+    } else if d.met() {
+        "MET".into()
+    } else {
+        format!("{:.2} pp ({:.0} MiB) away", d.points, d.mib)
+    }
+}
+
+fn human(
+    opts: &Effective,
+    m: &MemInfo,
+    th: &Thresholds,
+    psi: &Result<procfs::MemoryPressure, String>,
+    view: &GuardView,
+) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    o.push_str(&opts.header());
+    let _ = writeln!(
+        o,
+        "memory: {} available of {} user memory ({:.2} %), MemTotal {}",
+        units::kib(m.mem_available_kib),
+        units::kib(m.user_mem_total_kib),
+        m.mem_available_percent,
+        units::kib(m.mem_total_kib)
+    );
+    if m.swap_total_kib == 0 {
+        let _ = writeln!(o, "swap:   none (earlyoom counts it as 0 % free)");
+    } else {
+        let _ = writeln!(
+            o,
+            "swap:   {} free of {} ({:.2} %)",
+            units::kib(m.swap_free_kib),
+            units::kib(m.swap_total_kib),
+            m.swap_free_percent
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n{:<8} {:<7} {:>12} {:>9}  distance",
+        "signal", "", "fires at <=", "now"
+    );
+    let rows = [
+        ("SIGTERM", "memory", &th.mem_term, false),
+        (
+            "",
+            "swap",
+            &th.swap_term,
+            th.limits.swap_term_percent >= 100.0,
+        ),
+        ("SIGKILL", "memory", &th.mem_kill, false),
+        (
+            "",
+            "swap",
+            &th.swap_kill,
+            th.limits.swap_kill_percent >= 100.0,
+        ),
+    ];
+    for (sig, what, d, ignored) in rows {
+        let _ = writeln!(
+            o,
+            "{:<8} {:<7} {:>10.2} % {:>7.2} %  {}",
+            sig,
+            what,
+            d.threshold_percent,
+            d.now_percent,
+            distance_text(d, ignored)
+        );
+    }
+    let verdict = match th.action {
+        Action::Kill => "SIGKILL: memory and swap are both at or below the SIGKILL limits".into(),
+        Action::Term => "SIGTERM: memory and swap are both at or below the SIGTERM limits".into(),
+        Action::None if th.mem_term.met() => {
+            "none: memory is low but swap is above its limit (both must be met)".into()
+        }
+        Action::None => format!(
+            "none: memory must fall {:.2} pp ({:.0} MiB) more for SIGTERM",
+            th.mem_term.points, th.mem_term.mib
+        ),
+    };
+    let _ = writeln!(o, "earlyoom would act now: {verdict}");
+    match psi {
+        Ok(p) => {
+            let _ = writeln!(
+                o,
+                "\nPSI memory (avg10/avg60/avg300 %): some {:.2}/{:.2}/{:.2}, full {:.2}/{:.2}/{:.2}",
+                p.some.avg10, p.some.avg60, p.some.avg300, p.full.avg10, p.full.avg60, p.full.avg300
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(o, "\nPSI memory: unavailable ({e})");
+        }
+    }
+    let _ = writeln!(o);
+    if let Some(why) = &view.unavailable {
+        let _ = writeln!(
+            o,
+            "livelock guard: {} but cannot work here: {why}",
+            if view.enabled { "on" } else { "off" }
+        );
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "livelock guard: {}",
+        if view.enabled {
+            format!(
+                "on (acts after {} s at >= {} % full stall)",
+                view.cfg.window_s, view.cfg.stall_percent
+            )
+        } else {
+            "OFF (--livelock-guard not in the options)".into()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "{} cgroup{} with a finite memory.high{}",
+        view.cgroups.len(),
+        if view.cgroups.len() == 1 { "" } else { "s" },
+        if view.interval_s > 0.0 {
+            format!(", sampled {} s apart", view.interval_s)
+        } else {
+            String::new()
+        }
+    );
+    if !view.cgroups.is_empty() {
+        let _ = writeln!(
+            o,
+            "{:<32} {:>6} {:>6} {:>6} {:>8} {:>6} {:>8}  STATE",
+            "CGROUP", "HIGH", "MAX", "USAGE", "SWAP.MAX", "FULL%", "HIGH/s"
+        );
+    }
+    for w in &view.cgroups {
+        let s = &w.last;
+        let name = if w.rel.chars().count() > 32 {
+            let _ = writeln!(o, "{}", w.rel);
+            String::new()
+        } else {
+            w.rel.clone()
+        };
+        let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        let _ = writeln!(
+            o,
+            "{:<32} {:>6} {:>6} {:>6} {:>8} {:>6} {:>8}  {}{}",
+            name,
+            units::short(Some(s.high)),
+            units::short(s.max),
+            units::short(Some(s.current)),
+            units::short(s.swap_max),
+            f(w.stall_percent),
+            f(w.high_rate),
+            w.state(),
+            if w.swap_available { "" } else { ", no swap" }
+        );
+        if w.state() != "ok" {
+            if let Some(b) = &w.largest {
+                let _ = writeln!(
+                    o,
+                    "    largest process: {} {} ({}); memory.events high {}, oom_kill {}",
+                    b.pid,
+                    crate::candidates::comm_cell(&b.comm),
+                    units::kib(b.rss_kib),
+                    s.events_high,
+                    s.oom_kill
+                );
+            }
+        }
+    }
+    for (c, e) in &view.unreadable {
+        let _ = writeln!(o, "{c}: unreadable ({e})");
+    }
+    o
+}

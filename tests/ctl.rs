@@ -1,0 +1,761 @@
+//! `earlyoomctl` against the fixture boxes of tests/fixtures/{incident,healthy} (see
+//! tests/fixtures/incident/make-fixtures.py): the built binary, its JSON checked with
+//! serde_json, and its ranking checked against the daemon's own scan.
+//!
+//! Fixture pids are real pid numbers on the host; nothing here signals anything.
+
+use earlyoom::procfs::ProcRoot;
+use earlyoom::victim::{compile, Matchers, Options, Scanner};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_earlyoomctl");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// A private copy of a fixture box. As root, proc/<pid> is chowned to the uid in `owners`:
+/// the daemon reads a process's uid as the owner of its proc directory, and git keeps none.
+struct Box_ {
+    dir: PathBuf,
+}
+
+impl Box_ {
+    fn new(name: &str, tag: &str) -> Box_ {
+        let dir = std::env::temp_dir().join(format!("eoomctl-{name}-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(&fixture(name), &dir);
+        if is_root() {
+            let owners = std::fs::read_to_string(dir.join("owners")).unwrap();
+            for l in owners.lines().filter(|l| !l.starts_with('#')) {
+                let (pid, uid) = l.split_once(' ').unwrap();
+                let uid: u32 = uid.parse().unwrap();
+                std::os::unix::fs::chown(dir.join("proc").join(pid), Some(uid), Some(uid)).unwrap();
+            }
+        }
+        Box_ { dir }
+    }
+
+    fn proc(&self) -> PathBuf {
+        self.dir.join("proc")
+    }
+
+    fn cgroup(&self) -> PathBuf {
+        self.dir.join("cgroup")
+    }
+
+    fn default_file(&self) -> PathBuf {
+        self.dir.join("default-earlyoom")
+    }
+
+    fn roots(&self) -> Vec<String> {
+        vec![
+            format!("--proc-root={}", self.proc().display()),
+            format!("--cgroup-root={}", self.cgroup().display()),
+            format!("--default-file={}", self.default_file().display()),
+        ]
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(self.roots())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> (Value, i32) {
+        let out = self.run(args);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not JSON ({e}):\n{text}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (v, out.status.code().unwrap())
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.dir.join(rel), text).unwrap();
+    }
+}
+
+impl Drop for Box_ {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// (severity, check, subject) of every warning and critical finding.
+fn problems(v: &Value) -> BTreeSet<(String, String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap().to_string(),
+                f["check"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
+    items
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect()
+}
+
+fn find(v: &Value, pid: i64) -> &Value {
+    v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .unwrap_or_else(|| panic!("pid {pid} not listed"))
+}
+
+#[test]
+fn audit_flags_exactly_the_incident() {
+    let b = Box_::new("incident", "audit");
+    let (v, code) = b.json(&["audit", "--json"]);
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(v["exit_status"], 2);
+    assert_eq!(v["worst"], "critical");
+    assert_eq!(v["options"]["source"], "default-file");
+    assert_eq!(
+        problems(&v),
+        set(&[
+            ("critical", "livelock-band", "docker.slice"),
+            ("critical", "livelock-band", "system.slice/webterm.service"),
+            ("critical", "livelock-band", "user.slice/user-1000.slice"),
+            ("critical", "livelock-band", "user.slice/user-1001.slice"),
+            ("critical", "livelock-band", "user.slice/user-1002.slice"),
+            ("warning", "way-in", "sshd"),
+            ("warning", "caps-sum", "user.slice"),
+        ]),
+        "{v:#}"
+    );
+    let msg = |check: &str, subject: &str| -> String {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check && f["subject"] == subject)
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let web = msg("livelock-band", "system.slice/webterm.service");
+    assert!(web.contains("12.0 GiB < memory.max 16.0 GiB"), "{web}");
+    assert!(web.contains("--livelock-guard is off"), "{web}");
+    assert!(web.contains("above high now"), "{web}");
+    let caps = msg("caps-sum", "user.slice");
+    assert!(caps.contains("48.0 GiB > RAM 32.0 GiB"), "{caps}");
+    let sshd = msg("way-in", "sshd");
+    assert!(sshd.contains("812") && sshd.contains("20771"), "{sshd}");
+    // The daemon itself is fine on this box: running, mlocked, protected.
+    assert!(msg("daemon", "earlyoom pid 1187").contains("locked in memory (2480 KiB)"));
+
+    let out = b.run(&["audit"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CRITICAL livelock-band system.slice/webterm.service"));
+    assert!(text.contains("fix: add --livelock-guard to EARLYOOM_ARGS"));
+    assert!(text.contains("5 critical, 2 warning"), "{text}");
+}
+
+#[test]
+fn audit_finds_nothing_wrong_on_the_healthy_box() {
+    let b = Box_::new("healthy", "audit");
+    let (v, code) = b.json(&["audit", "--json"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(problems(&v).is_empty(), "{v:#}");
+    assert_eq!(v["summary"]["critical"], 0);
+    let text = v.to_string();
+    assert!(text.contains("livelock guard on"), "{text}");
+    assert!(
+        text.contains("sum to 28.0 GiB against RAM 32.0 GiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sshd [812 #8"),
+        "avoided sshd is listed as info: {text}"
+    );
+    let out = b.run(&["audit"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn the_guard_turns_the_bands_into_info() {
+    let b = Box_::new("incident", "guard");
+    let (v, code) = b.json(&[
+        "audit",
+        "--json",
+        "-m",
+        "5,3",
+        "-s",
+        "100",
+        "--livelock-guard",
+        "--avoid",
+        "^(sshd|systemd.*|tmux.*)$",
+    ]);
+    assert_eq!(v["options"]["source"], "command-line");
+    // Only the caps remain (and no daemon option mismatch: the options came from us).
+    assert_eq!(
+        problems(&v),
+        set(&[("warning", "caps-sum", "user.slice")]),
+        "{v:#}"
+    );
+    assert_eq!(code, 1);
+    let bands = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "livelock-band" && f["severity"] == "info")
+        .count();
+    assert_eq!(bands, 5);
+}
+
+#[test]
+fn candidates_rank_the_hog_first_like_the_daemon() {
+    let b = Box_::new("incident", "cand");
+    let (v, code) = b.json(&["candidates", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["options"]["source"], "default-file");
+    assert_eq!(v["ranked_by"], "oom_score");
+    assert_eq!(v["daemon_pid"], 1187);
+    let next = &v["next_victim"];
+    assert_eq!(
+        (next["pid"].as_i64(), next["comm"].as_str()),
+        (Some(41377), Some("ugrep"))
+    );
+    assert_eq!(next["rank"], 1);
+    assert_eq!(next["rss_kib"], 12_949_912);
+    // Ranks are 1..n over the eligible processes, which come first.
+    let procs = v["processes"].as_array().unwrap();
+    let eligible: Vec<&Value> = procs.iter().take_while(|p| p["eligible"] == true).collect();
+    assert!(procs[eligible.len()..]
+        .iter()
+        .all(|p| p["eligible"] == false));
+    for (i, p) in eligible.iter().enumerate() {
+        assert_eq!(p["rank"], i as i64 + 1);
+    }
+    // sshd: eligible at full weight (the incident's avoid list lacks it).
+    let sshd = find(&v, 812);
+    assert_eq!(sshd["eligible"], true);
+    assert_eq!(sshd["avoid"], false);
+    assert_eq!(sshd["adjustment"]["oom_score"], 0);
+    assert_eq!(sshd["oom_score"], 666);
+    // tmux is avoided: -300, ranked below every unavoided process.
+    let tmux = find(&v, 3140);
+    assert_eq!(tmux["avoid"], true);
+    assert_eq!(tmux["adjustment"]["oom_score"], -300);
+    assert_eq!(tmux["ranked_oom_score"], 366);
+    assert!(tmux["rank"].as_i64() > sshd["rank"].as_i64());
+    // Why the others are never chosen.
+    for (pid, skip) in [
+        (1, "init-or-kthreadd"),
+        (2, "init-or-kthreadd"),
+        (3, "kernel-thread"),
+        (455, "protected"),
+        (1187, "daemon-itself"),
+        (3188, "zombie"),
+    ] {
+        assert_eq!(find(&v, pid)["skip"], skip, "pid {pid}");
+        assert_eq!(find(&v, pid)["rank"], Value::Null);
+    }
+    if is_root() {
+        assert_eq!(next["uid"], 1002);
+        assert_eq!(find(&v, 1187)["uid"], 61234);
+        assert_eq!(find(&v, 20771)["uid"], 1001);
+    }
+
+    // The daemon's own scan over the same tree picks the same process.
+    let cfg_avoid = "^(systemd.*|dockerd|containerd|ttyd|tmux.*)$";
+    let scan_pick = |root: &Path| {
+        let m = Matchers {
+            prefer: Some(compile(b"^(python3|node|chrome)$").unwrap()),
+            avoid: Some(compile(cfg_avoid.as_bytes()).unwrap()),
+            ignore: None,
+        };
+        let mut s = Scanner::new(
+            ProcRoot(root.as_os_str().as_bytes().to_vec()),
+            Options::default(),
+            m,
+        );
+        s.set_my_pid(1187);
+        s.scan().unwrap().victim.map(|v| v.pid)
+    };
+    assert_eq!(scan_pick(&b.proc()), Some(41377));
+    // #2, #3, #4 are what the next scans pick once the earlier ones are gone.
+    for (k, p) in eligible.iter().enumerate().skip(1).take(3) {
+        let gone = eligible[k - 1]["pid"].as_i64().unwrap();
+        std::fs::remove_dir_all(b.proc().join(gone.to_string())).unwrap();
+        assert_eq!(
+            scan_pick(&b.proc()).map(i64::from),
+            p["pid"].as_i64(),
+            "rank {}",
+            k + 1
+        );
+    }
+}
+
+#[test]
+fn candidates_human_output() {
+    let b = Box_::new("incident", "human");
+    let out = b.run(&["candidates"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("from EARLYOOM_ARGS in"), "{text}");
+    assert!(text.contains("next victim: pid 41377 ugrep"), "{text}");
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap();
+    assert!(
+        first.contains("41377") && first.contains("12.3 GiB"),
+        "{first}"
+    );
+    assert!(text.contains("oom_score_adj -1000: never"));
+    assert!(text.contains("the earlyoom daemon itself"));
+    assert!(text.contains("not listed: 2 init/kthreadd, 1 kernel thread, 1 zombie"));
+    let all = String::from_utf8(b.run(&["candidates", "--all"]).stdout).unwrap();
+    assert!(all.contains("kernel thread") && all.contains("rcu_gp"));
+    let limited = String::from_utf8(b.run(&["candidates", "--limit", "2"]).stdout).unwrap();
+    assert!(limited.contains("12 more eligible"), "{limited}");
+}
+
+#[test]
+fn options_on_the_command_line_win_over_the_file() {
+    let b = Box_::new("incident", "opts");
+    let (v, _) = b.json(&[
+        "candidates",
+        "--json",
+        "--prefer",
+        "^bash$",
+        "--avoid",
+        "^sshd$",
+    ]);
+    assert_eq!(v["options"]["source"], "command-line");
+    assert_eq!(v["options"]["args"][1], "^bash$");
+    // Any bash gets +300 (666 + 300 = 966 > ugrep's 923).
+    assert_eq!(v["next_victim"]["comm"], "bash");
+    assert_eq!(v["next_victim"]["prefer"], true);
+    assert_eq!(v["next_victim"]["adjustment"]["oom_score"], 300);
+    assert_eq!(v["next_victim"]["ranked_oom_score"], 966);
+    assert_eq!(find(&v, 812)["avoid"], true);
+    assert_eq!(find(&v, 812)["ranked_oom_score"], 366);
+
+    let (v, _) = b.json(&[
+        "candidates",
+        "--json",
+        "--sort-by-rss",
+        "--avoid",
+        "^ugrep$",
+    ]);
+    assert_eq!(v["ranked_by"], "rss");
+    // 12.35 GiB - 3 GiB still beats postgres' 1 GiB.
+    assert_eq!(v["next_victim"]["pid"], 41377);
+    assert_eq!(v["next_victim"]["adjustment"]["rss_kib"], -3_145_728);
+    assert_eq!(v["next_victim"]["ranked_rss_kib"], 12_949_912 - 3_145_728);
+    assert_eq!(find(&v, 33050)["rank"], 2);
+
+    let (v, _) = b.json(&["candidates", "--json", "--ignore", "^ugrep$"]);
+    assert_eq!(find(&v, 41377)["skip"], "ignored");
+    assert_eq!(v["next_victim"]["comm"], "postgres");
+
+    if is_root() {
+        let (v, _) = b.json(&["candidates", "--json", "--ignore-root-user"]);
+        assert_eq!(find(&v, 812)["skip"], "root-user");
+        assert_eq!(find(&v, 20771)["eligible"], true);
+    }
+}
+
+#[test]
+fn where_the_options_come_from() {
+    let b = Box_::new("healthy", "src");
+    // The EARLYOOM_ARGS line, split like systemd: the quoted regex is one word.
+    let (v, _) = b.json(&["candidates", "--json"]);
+    let args: Vec<&str> = v["options"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "-m",
+            "5,3",
+            "-s",
+            "100",
+            "-r",
+            "3600",
+            "--avoid",
+            "^(sshd|sshd-session|systemd.*|dockerd|containerd|ttyd|tmux.*)$",
+            "--prefer",
+            "^(python3|node|chrome)$",
+            "--livelock-guard"
+        ]
+    );
+    // Healthy: sshd avoided.
+    assert_eq!(find(&v, 812)["avoid"], true);
+    assert_eq!(find(&v, 812)["ranked_oom_score"], 366);
+    // No file, or no EARLYOOM_ARGS in it: earlyoom's defaults.
+    std::fs::remove_file(b.default_file()).unwrap();
+    let (v, _) = b.json(&["candidates", "--json"]);
+    assert_eq!(v["options"]["source"], "builtin-defaults");
+    assert!(v["options"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("no "));
+    b.write("default-earlyoom", "# nothing\n#EARLYOOM_ARGS=\"-m 1\"\n");
+    let (v, _) = b.json(&["status", "--json", "--interval", "0"]);
+    assert_eq!(v["options"]["source"], "builtin-defaults");
+    assert_eq!(v["thresholds"]["mem_term"]["threshold_percent"], 10.0);
+}
+
+#[test]
+fn status_against_the_thresholds() {
+    let b = Box_::new("incident", "status");
+    let (v, code) = b.json(&["status", "--json", "--interval", "0.05"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["action"], "none");
+    let m = &v["memory"];
+    assert_eq!(m["mem_total_kib"], 33_554_432);
+    assert_eq!(m["swap_total_kib"], 0);
+    let t = &v["thresholds"];
+    assert_eq!(t["mem_term"]["threshold_percent"], 5.0);
+    assert_eq!(t["mem_kill"]["threshold_percent"], 3.0);
+    assert_eq!(t["mem_term"]["now_percent"], 50.27);
+    assert_eq!(t["mem_term"]["points_away"], 45.27);
+    // 45.27 % of user mem total (15,870,000 + 15,700,000 KiB) in MiB.
+    let mib = t["mem_term"]["mib_away"].as_f64().unwrap();
+    assert!((mib - 13_956.5).abs() < 1.0, "{mib}");
+    assert_eq!(t["swap_term"]["no_swap"], true);
+    assert_eq!(t["swap_term"]["met"], true);
+    assert_eq!(v["psi_memory"]["full"]["avg60"], 2.31);
+    assert_eq!(v["psi_memory"]["some"]["total_us"], 3_412_880_112u64);
+    let g = &v["livelock_guard"];
+    assert_eq!(g["enabled"], false);
+    let cgs = g["cgroups"].as_array().unwrap();
+    let names: Vec<&str> = cgs.iter().map(|c| c["cgroup"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "docker.slice",
+            "system.slice/webterm.service",
+            "user.slice/user-1000.slice",
+            "user.slice/user-1001.slice",
+            "user.slice/user-1002.slice"
+        ]
+    );
+    let web = &cgs[1];
+    assert_eq!(web["high_bytes"], 12_884_901_888u64);
+    assert_eq!(web["max_bytes"], 17_179_869_184u64);
+    assert_eq!(web["swap_max_bytes"], 0);
+    assert_eq!(web["state"], "above high");
+    assert_eq!(web["events_high"], 882_948);
+    assert_eq!(web["largest_process"]["pid"], 41377);
+    // The fixture does not change between the samples: no stall, no events.
+    assert_eq!(web["full_stall_percent"], 0.0);
+    assert_eq!(web["high_events_per_second"], 0.0);
+
+    let (v, _) = Box_::new("healthy", "status").json(&["status", "--json", "--interval", "0"]);
+    assert_eq!(v["livelock_guard"]["enabled"], true);
+    assert!(v["livelock_guard"]["cgroups"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(v["memory"]["swap_total_kib"], 8_388_604);
+    assert_eq!(v["thresholds"]["swap_kill"]["threshold_percent"], 50.0);
+}
+
+/// A cgroup stuck between high and max while we sample: the guard's detector sees the
+/// livelock, stall and event rate come from the total= and `high` deltas.
+#[test]
+fn status_sees_a_livelock_in_progress() {
+    let b = Box_::new("incident", "live");
+    let child = Command::new(BIN)
+        .args(b.roots())
+        .args(["status", "--json", "--interval", "3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Well after the first sample (taken right at start), well before the second.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let web = "cgroup/system.slice/webterm.service";
+    // +2.4 s of full stall and +300 throttling events during the 3 s interval.
+    b.write(
+        &format!("{web}/memory.pressure"),
+        "some avg10=83.02 avg60=81.33 avg300=66.90 total=3186502312\nfull avg10=79.12 avg60=80.03 avg300=64.22 total=3036951870\n",
+    );
+    b.write(
+        &format!("{web}/memory.events"),
+        "low 0\nhigh 883248\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n",
+    );
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["livelock_guard"]["cgroups"][1];
+    assert_eq!(c["cgroup"], "system.slice/webterm.service");
+    let stall = c["full_stall_percent"].as_f64().unwrap();
+    let rate = c["high_events_per_second"].as_f64().unwrap();
+    assert!((50.0..=100.0).contains(&stall), "{c:#}");
+    assert!((60.0..=160.0).contains(&rate), "{c:#}");
+    assert_eq!(c["livelock"], true, "{c:#}");
+    assert_eq!(c["state"], "LIVELOCK");
+    // Only that one.
+    assert_eq!(v["livelock_guard"]["cgroups"][0]["livelock"], false);
+}
+
+#[test]
+fn daemon_findings() {
+    let b = Box_::new("healthy", "daemon");
+    // Not locked in memory, not protected.
+    let status = std::fs::read_to_string(b.proc().join("1187/status")).unwrap();
+    b.write(
+        "proc/1187/status",
+        &status.replace("VmLck:\t    2480 kB", "VmLck:\t       0 kB"),
+    );
+    b.write("proc/1187/oom_score_adj", "0\n");
+    let (v, code) = b.json(&["audit", "--json"]);
+    assert_eq!(code, 1);
+    let daemon: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "daemon" && f["severity"] == "warning")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(daemon.len(), 2, "{v:#}");
+    assert!(daemon[0].contains("VmLck 0") && daemon[1].contains("oom_score_adj 0"));
+    // Running with other options than the file now says (no --livelock-guard).
+    b.write(
+        "proc/1187/cmdline",
+        "/usr/bin/earlyoom\0-m\x005,3\0-s\x00100\0",
+    );
+    let (v, _) = b.json(&["audit", "--json"]);
+    assert!(problems(&v).contains(&(
+        "warning".into(),
+        "daemon".into(),
+        "earlyoom pid 1187".into()
+    )));
+    assert!(v.to_string().contains("systemctl restart earlyoom"));
+    // Not running at all.
+    std::fs::remove_dir_all(b.proc().join("1187")).unwrap();
+    let (v, code) = b.json(&["audit", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(problems(&v), set(&[("warning", "daemon", "earlyoom")]));
+}
+
+#[test]
+fn thresholds_that_cannot_fire_and_hooks() {
+    // The incident box with its 14 GiB swap file still on: the work cgroups cannot swap.
+    let b = Box_::new("incident", "swap");
+    let mi = std::fs::read_to_string(b.proc().join("meminfo")).unwrap();
+    b.write(
+        "proc/meminfo",
+        &mi.replace("SwapTotal:             0 kB", "SwapTotal:      14680060 kB")
+            .replace("SwapFree:              0 kB", "SwapFree:       14642108 kB"),
+    );
+    let base = [
+        "--livelock-guard",
+        "--avoid",
+        "^(sshd|systemd.*|tmux.*)$",
+        "-m",
+        "5,3",
+    ];
+    let audit = |extra: &[&str]| {
+        let mut a = vec!["audit", "--json"];
+        a.extend_from_slice(&base);
+        a.extend_from_slice(extra);
+        b.json(&a).0
+    };
+    let thresholds = |v: &Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == "thresholds" && f["severity"] == "warning")
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // -s 100 halves to SIGKILL at 50 %: never reached while the capped groups fill RAM.
+    let v = audit(&["-s", "100"]);
+    let t = thresholds(&v);
+    assert_eq!(t.len(), 1, "{v:#}");
+    assert!(t[0].contains("only ever send SIGTERM"), "{}", t[0]);
+    // The default -s 10: earlyoom never fires at all.
+    let t = thresholds(&audit(&[]));
+    assert!(t.len() == 1 && t[0].contains("would never fire"), "{t:?}");
+    // -s 100,100: fine.
+    assert!(thresholds(&audit(&["-s", "100,100"])).is_empty());
+    // -m with a SIGKILL of 0.
+    let t = thresholds(&audit(&["-s", "100,100", "-m", "5,0"]));
+    assert!(t.len() == 1 && t[0].contains("SIGKILL at 0 %"), "{t:?}");
+    // Thresholds already met: memory is at 50 % available.
+    let t = thresholds(&audit(&["-s", "100,100", "-m", "60,55"]));
+    assert!(t.len() == 1 && t[0].contains("met right now"), "{t:?}");
+
+    // Hooks: relative, missing, not executable.
+    let v = audit(&["-s", "100,100", "-N", "hook.sh", "-P", "/nonexistent/pre"]);
+    let hooks: BTreeSet<String> = problems(&v)
+        .into_iter()
+        .filter(|p| p.1 == "hooks")
+        .map(|p| p.2)
+        .collect();
+    assert_eq!(
+        hooks,
+        ["-N hook.sh", "-P /nonexistent/pre"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    let hook = b.dir.join("hook.sh");
+    std::fs::write(&hook, "#!/bin/sh\n").unwrap();
+    let h = hook.display().to_string();
+    let v = audit(&["-s", "100,100", "-N", &h]);
+    assert!(
+        v.to_string().contains("is not executable (mode 644)"),
+        "{v:#}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let v = audit(&["-s", "100,100", "-N", &h]);
+    assert!(!problems(&v).iter().any(|p| p.1 == "hooks"), "{v:#}");
+}
+
+#[test]
+fn exit_statuses() {
+    let b = Box_::new("incident", "exit");
+    let code = |args: &[&str]| b.run(args).status.code().unwrap();
+    // Usage errors: ours, and earlyoom options typed on the command line.
+    assert_eq!(code(&["frobnicate"]), 64);
+    assert_eq!(code(&["candidates", "--limit", "x"]), 64);
+    assert_eq!(code(&["candidates", "--bogus"]), 64);
+    assert_eq!(code(&["audit", "-m", "100"]), 64);
+    assert_eq!(code(&["candidates", "--prefer", "("]), 64);
+    assert_eq!(code(&["status", "--interval", "-1"]), 64);
+    let out = b.run(&["candidates", "--prefer", "x", "--json"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("go before the earlyoom options"));
+    assert_eq!(code(&["--help"]), 0);
+    assert_eq!(code(&["--version"]), 0);
+    // A file the daemon would refuse: 65 for candidates/status, a critical finding in audit.
+    b.write("default-earlyoom", "EARLYOOM_ARGS=\"-m 5,3 -S 100\"\n");
+    assert_eq!(code(&["candidates"]), 65);
+    assert_eq!(code(&["status", "--interval", "0"]), 65);
+    let (v, c) = b.json(&["audit", "--json"]);
+    assert_eq!(c, 2);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "options")
+        .unwrap();
+    assert_eq!(f["severity"], "critical");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("-S: value 100.000000 exceeds limit 0"),
+        "{f}"
+    );
+    b.write("default-earlyoom", "EARLYOOM_ARGS=\"--avoid '('\"\n");
+    assert_eq!(code(&["candidates"]), 65);
+    assert_eq!(b.json(&["audit", "--json"]).1, 2);
+    // No readable /proc.
+    let out = Command::new(BIN)
+        .args(["--proc-root=/nonexistent", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(66));
+}
+
+#[test]
+fn human_output_fits_100_columns() {
+    for name in ["incident", "healthy"] {
+        let b = Box_::new(name, "width");
+        for args in [
+            &["candidates"][..],
+            &["candidates", "--all"],
+            &["status", "--interval", "0"],
+            &["audit"],
+        ] {
+            let out = b.run(args);
+            let text = String::from_utf8(out.stdout).unwrap();
+            for l in text.lines() {
+                // A path is as long as it is.
+                if l.starts_with("  from EARLYOOM_ARGS in") {
+                    continue;
+                }
+                assert!(l.chars().count() <= 100, "{name} {args:?}: {l:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn runs_on_this_machine() {
+    // Whatever the host is (cgroup v1 or v2, a daemon or not), the commands answer.
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--default-file=/nonexistent/earlyoom"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let child = Command::new(BIN)
+        .args([
+            "--default-file=/nonexistent/earlyoom",
+            "candidates",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let me = child.id() as i64;
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let procs = v["processes"].as_array().unwrap();
+    assert!(procs.iter().any(|p| p["pid"] == 1));
+    // earlyoomctl does not list itself (other tests' runs may well be listed).
+    assert!(!procs.iter().any(|p| p["pid"] == me));
+    assert_eq!(v["options"]["source"], "builtin-defaults");
+    let out = run(&["status", "--json", "--interval", "0.1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let _: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run(&["audit", "--json"]);
+    assert!(matches!(out.status.code(), Some(0..=2)));
+    let _: Value = serde_json::from_slice(&out.stdout).unwrap();
+}
