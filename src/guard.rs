@@ -66,6 +66,19 @@ pub fn swap_available(s: &Sample, system_swap_free_kib: i64) -> bool {
     system_swap_free_kib > 0 && s.swap_max.is_none_or(|m| s.swap_current < m)
 }
 
+/// Between two samples of one cgroup: `full` stall in percent of wall time (from the
+/// `total=` µs counter, which is exact where avg10 lags by seconds) and `high` events per
+/// second. None if no time passed.
+pub fn rates(a: &Sample, b: &Sample) -> Option<(f64, f64)> {
+    let dt = b.t - a.t;
+    if dt <= 0.0 {
+        return None;
+    }
+    let stall = b.full_total_us.saturating_sub(a.full_total_us) as f64 / (dt * 1e6) * 100.0;
+    let highs = b.events_high.saturating_sub(a.events_high) as f64 / dt;
+    Some((stall, highs))
+}
+
 const RING: usize = 64;
 
 /// Per-cgroup detector state: recent samples and since when the state conditions hold.
@@ -117,19 +130,13 @@ impl Tracker {
         let base = (1..=self.len)
             .map(|k| &self.ring[(self.next + RING - k) % RING])
             .find(|b| b.t <= s.t - cfg.window_s && b.t >= since)?;
-        let dt = s.t - base.t;
-        if dt <= 0.0 {
-            return None;
-        }
-        let stall =
-            (s.full_total_us.saturating_sub(base.full_total_us)) as f64 / (dt * 1e6) * 100.0;
-        let highs = s.events_high.saturating_sub(base.events_high);
+        let (stall, high_rate) = rates(base, &s)?;
         let killed = s.oom_kill > base.oom_kill;
-        (stall >= cfg.stall_percent && highs > 0 && !killed).then_some(Trip {
+        (stall >= cfg.stall_percent && high_rate > 0.0 && !killed).then_some(Trip {
             sample: s,
             duration_s: s.t - since,
             stall_percent: stall,
-            high_rate: highs as f64 / dt,
+            high_rate,
             reclaimable,
             swap_available,
         })

@@ -5,6 +5,13 @@
 
 use crate::sys::{self, CPath, Errno, Fd};
 
+/// The page size in KiB (stat's RSS is in pages).
+pub fn page_kib() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    (if p > 0 { p } else { 4096 }) as i64 / 1024
+}
+
 /// The proc root every reader goes through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcRoot(pub Vec<u8>);

@@ -72,10 +72,15 @@ pub enum Skip {
 pub struct Candidate {
     pub pid: i32,
     pub uid: i32,
+    /// Adjusted by prefer/avoid.
     pub oom_score: i32,
     pub oom_score_adj: i32,
+    /// Adjusted by prefer/avoid in `--sort-by-rss` mode.
     pub rss_kib: i64,
     pub comm: Text,
+    /// `--prefer` / `--avoid` matched (both can).
+    pub prefer: bool,
+    pub avoid: bool,
     pub skip: Option<Skip>,
 }
 
@@ -133,31 +138,33 @@ pub fn compile(pattern: &[u8]) -> Result<Regex, Fatal> {
 }
 
 impl Matchers {
+    /// Compiles the three patterns without printing anything (for tools).
+    pub fn compile_config(cfg: &Config) -> Result<Matchers, Fatal> {
+        let c = |p: &Option<Vec<u8>>| p.as_deref().map(compile).transpose();
+        Ok(Matchers {
+            prefer: c(&cfg.prefer)?,
+            avoid: c(&cfg.avoid)?,
+            ignore: c(&cfg.ignore)?,
+        })
+    }
+
     /// Compiles prefer → avoid → ignore, printing earlyoom's notices in that order
     /// (main.c:395-415); a pattern that does not compile is exit 6.
     pub fn from_config(cfg: &Config) -> Result<Matchers, Fatal> {
-        let mut m = Matchers::default();
-        type Kind<'a> = (&'a Option<Vec<u8>>, &'a mut Option<Regex>, &'static str);
-        let kinds: [Kind<'_>; 3] = [
+        let m = Matchers::compile_config(cfg)?;
+        let kinds = [
             (
                 &cfg.prefer,
-                &mut m.prefer,
                 "Preferring to kill process names that match regex",
             ),
             (
                 &cfg.avoid,
-                &mut m.avoid,
                 "Will avoid killing process names that match regex",
             ),
-            (
-                &cfg.ignore,
-                &mut m.ignore,
-                "Will ignore process names that match regex",
-            ),
+            (&cfg.ignore, "Will ignore process names that match regex"),
         ];
-        for (pat, slot, notice) in kinds {
+        for (pat, notice) in kinds {
             if let Some(p) = pat {
-                *slot = Some(compile(p)?);
                 let mut line = notice.as_bytes().to_vec();
                 line.extend_from_slice(b" '");
                 line.extend_from_slice(p);
@@ -212,12 +219,12 @@ struct Cur {
     starttime: u64,
     comm: Text,
     comm_read: bool,
+    prefer: bool,
+    avoid: bool,
 }
 
 impl Scanner {
     pub fn new(root: ProcRoot, opts: Options, matchers: Matchers) -> Scanner {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         Scanner {
             root,
             opts,
@@ -226,7 +233,7 @@ impl Scanner {
             file: vec![0; 1024],
             my_pid: sys::getpid(),
             last_scan_seconds: 0.0,
-            page_kib: (if page > 0 { page } else { 4096 }) as i64 / 1024,
+            page_kib: crate::procfs::page_kib(),
         }
     }
 
@@ -265,6 +272,8 @@ impl Scanner {
                 starttime: 0,
                 comm: Text::new(),
                 comm_read: false,
+                prefer: false,
+                avoid: false,
             };
             let floor = if pid == self.my_pid {
                 NOBODY
@@ -405,6 +414,7 @@ impl Scanner {
                 .as_ref()
                 .is_some_and(|r| r.is_match(name))
             {
+                cur.prefer = true;
                 cur.oom_score += SCORE_BONUS;
                 cur.rss_kib += RSS_BONUS_KIB;
             }
@@ -414,6 +424,7 @@ impl Scanner {
                 .as_ref()
                 .is_some_and(|r| r.is_match(name))
             {
+                cur.avoid = true;
                 cur.oom_score -= SCORE_BONUS;
                 cur.rss_kib -= RSS_BONUS_KIB;
             }
@@ -470,6 +481,8 @@ impl Scanner {
                 starttime: 0,
                 comm: Text::new(),
                 comm_read: false,
+                prefer: false,
+                avoid: false,
             };
             let mut skip = self.evaluate(&mut dir, &mut cur, None).err();
             if pid == self.my_pid && skip.is_none() {
@@ -493,6 +506,8 @@ impl Scanner {
                 oom_score_adj: cur.oom_score_adj,
                 rss_kib: cur.rss_kib,
                 comm: cur.comm,
+                prefer: cur.prefer,
+                avoid: cur.avoid,
                 skip,
             });
         });

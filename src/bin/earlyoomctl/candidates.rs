@@ -12,8 +12,8 @@ use crate::units;
 use crate::CtlError;
 use earlyoom::cli::Config;
 use earlyoom::victim::{
-    compile, is_larger, Candidate, Matchers, Options, Rank, Scanner, Skip, NOBODY, NOT_SET,
-    RSS_BONUS_KIB, SCORE_BONUS,
+    is_larger, Candidate, Matchers, Options, Rank, Scanner, Skip, NOBODY, NOT_SET, RSS_BONUS_KIB,
+    SCORE_BONUS,
 };
 
 /// One process with the daemon's verdict.
@@ -56,25 +56,14 @@ impl Survey {
     }
 }
 
-/// The three regexes compiled with the daemon's `compile` (its `Matchers::from_config`
-/// would also print the daemon's startup notices on stderr).
+/// The three regexes, compiled by the daemon's own code without its startup notices.
 pub fn matchers(cfg: &Config) -> Result<Matchers, String> {
-    let c = |p: &Option<Vec<u8>>| -> Result<_, String> {
-        p.as_deref()
-            .map(|p| {
-                compile(p).map_err(|_| {
-                    format!(
-                        "could not compile regexp '{}' (earlyoom exits 6)",
-                        String::from_utf8_lossy(p)
-                    )
-                })
-            })
-            .transpose()
-    };
-    Ok(Matchers {
-        prefer: c(&cfg.prefer)?,
-        avoid: c(&cfg.avoid)?,
-        ignore: c(&cfg.ignore)?,
+    Matchers::compile_config(cfg).map_err(|f| match f {
+        earlyoom::Fatal::Regex(p) => format!(
+            "could not compile regexp '{}' (earlyoom exits 6)",
+            String::from_utf8_lossy(&p)
+        ),
+        other => format!("{other:?}"),
     })
 }
 
@@ -145,20 +134,7 @@ pub fn survey(host: &Host, cfg: &Config) -> Result<Survey, String> {
             continue; // this one-shot tool is not a candidate worth listing
         }
         let comm = c.comm.display().to_string();
-        let (mut prefer, mut avoid) = (false, false);
-        if any && adjusted(c.skip) {
-            let name = c.comm.as_bytes();
-            prefer = scanner
-                .matchers
-                .prefer
-                .as_ref()
-                .is_some_and(|r| r.is_match(name));
-            avoid = scanner
-                .matchers
-                .avoid
-                .as_ref()
-                .is_some_and(|r| r.is_match(name));
-        }
+        let (prefer, avoid) = (c.prefer, c.avoid);
         let net = prefer as i32 - avoid as i32;
         // Past the prefer/avoid step both were read (an adjusted value may be anything).
         let read = adjusted(c.skip) && (any || c.skip.is_none());

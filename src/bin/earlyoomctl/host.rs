@@ -67,12 +67,6 @@ pub struct Brief {
     pub rss_kib: i64,
 }
 
-fn page_kib() -> i64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    (if p > 0 { p } else { 4096 }) as i64 / 1024
-}
-
 impl Host {
     pub fn new(r: &Roots) -> Host {
         Host {
@@ -161,7 +155,7 @@ impl Host {
         };
         let mut buf = [0u8; 1024];
         let mut comm = Text::new();
-        let pk = page_kib();
+        let pk = earlyoom::procfs::page_kib();
         pids.iter()
             .filter_map(|&pid| {
                 let st = dir.stat(pid, &mut buf).ok()?;

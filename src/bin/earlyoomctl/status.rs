@@ -171,13 +171,10 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
             }
         };
         let dt = s1.t - s0.t;
-        let (stall, rate) = if interval > 0.0 && dt > 0.0 {
-            (
-                Some(s1.full_total_us.saturating_sub(s0.full_total_us) as f64 / (dt * 1e6) * 100.0),
-                Some(s1.events_high.saturating_sub(s0.events_high) as f64 / dt),
-            )
-        } else {
-            (None, None)
+        // The guard's own arithmetic (total= deltas), so status and daemon agree.
+        let (stall, rate) = match guard::rates(&s0, &s1).filter(|_| interval > 0.0) {
+            Some((stall, rate)) => (Some(stall), Some(rate)),
+            None => (None, None),
         };
         let swap_ok = guard::swap_available(&s1, swap_free_kib);
         // The guard's detector with a window as long as our interval: a trip means every
