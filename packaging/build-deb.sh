@@ -47,10 +47,12 @@ export SOURCE_DATE_EPOCH
 
 if [ "$BUILD" = 1 ]; then
 	echo "build-deb.sh: cargo build --release" >&2
-	(cd "$ROOT" && cargo build --release --bin earlyoom >&2)
+	(cd "$ROOT" && cargo build --release --bin earlyoom --bin earlyoomctl >&2)
 fi
 BIN=${BIN:-$TARGET/release/earlyoom}
 [ -x "$BIN" ] || die "no executable at $BIN (build it, or pass --binary)"
+CTL=$(dirname "$BIN")/earlyoomctl
+[ -x "$CTL" ] || die "no earlyoomctl beside $BIN (cargo build --release builds both)"
 "$BIN" -v 2>&1 | grep -q "earlyoom v$VERSION" ||
 	die "$BIN does not say earlyoom v$VERSION (stale build?)"
 
@@ -61,18 +63,21 @@ DOC=$R/usr/share/doc/earlyoom-rs
 
 install -D -m 0755 "$BIN" "$R/usr/bin/earlyoom"
 # Cargo's release profile strips symbols; drop the sections dh_strip would drop too.
+install -D -m 0755 "$CTL" "$R/usr/bin/earlyoomctl"
 objcopy --remove-section=.comment --remove-section=.note "$R/usr/bin/earlyoom"
+objcopy --remove-section=.comment --remove-section=.note "$R/usr/bin/earlyoomctl"
 install -D -m 0644 "$PKG/systemd/earlyoom.service" "$R/lib/systemd/system/earlyoom.service"
 install -D -m 0644 "$PKG/default/earlyoom" "$R/etc/default/earlyoom"
 install -D -m 0755 "$PKG/sysvinit/earlyoom" "$R/etc/init.d/earlyoom"
 install -d "$R/usr/share/man/man1" "$DOC/examples"
 gzip -9n <"$PKG/man/earlyoom.1" >"$R/usr/share/man/man1/earlyoom.1.gz"
+gzip -9n <"$PKG/man/earlyoomctl.1" >"$R/usr/share/man/man1/earlyoomctl.1.gz"
 install -m 0644 "$PKG/debian/copyright" "$DOC/copyright"
 gzip -9n <"$PKG/debian/changelog" >"$DOC/changelog.Debian.gz"
 install -m 0644 "$PKG/systemd/metrics.conf.example" "$DOC/examples/metrics.conf"
 install -m 0644 "$PKG/prometheus/earlyoom-alerts.yml" "$DOC/examples/earlyoom-alerts.yml"
 install -D -m 0644 "$PKG/debian/lintian-overrides" "$R/usr/share/lintian/overrides/earlyoom-rs"
-chmod 0644 "$R/usr/share/man/man1/earlyoom.1.gz" "$DOC/changelog.Debian.gz"
+chmod 0644 "$R/usr/share/man/man1/earlyoom.1.gz" "$R/usr/share/man/man1/earlyoomctl.1.gz" "$DOC/changelog.Debian.gz"
 
 # Control area: control (with shlibs-derived Depends), conffiles, md5sums, scripts.
 C=$R/DEBIAN
@@ -98,7 +103,7 @@ printf '%s\n' /etc/default/earlyoom /etc/init.d/earlyoom >"$C/conffiles"
 # dpkg-shlibdeps wants a debian/control in the current directory.
 mkdir -p "$STAGE/src/debian"
 printf 'Source: earlyoom-rs\n\nPackage: earlyoom-rs\nArchitecture: any\n' >"$STAGE/src/debian/control"
-DEPENDS=$(cd "$STAGE/src" && dpkg-shlibdeps -O "$R/usr/bin/earlyoom" 2>/dev/null |
+DEPENDS=$(cd "$STAGE/src" && dpkg-shlibdeps -O "$R/usr/bin/earlyoom" "$R/usr/bin/earlyoomctl" 2>/dev/null |
 	sed -n 's/^shlibs:Depends=//p')
 [ -n "$DEPENDS" ] || die "dpkg-shlibdeps found no dependencies"
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$R" | cut -f1)

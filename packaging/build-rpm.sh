@@ -31,7 +31,7 @@ cd "$ROOT"
 VERSION=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n1)
 if [ "$BUILD" = 1 ]; then
 	echo "build-rpm.sh: cargo build --release" >&2
-	cargo build --release --bin earlyoom >&2
+	cargo build --release --bin earlyoom --bin earlyoomctl >&2
 fi
 "$TARGET/release/earlyoom" -v 2>&1 | grep -q "earlyoom v$VERSION" ||
 	die "$TARGET/release/earlyoom does not say earlyoom v$VERSION (stale build?)"
