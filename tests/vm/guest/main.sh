@@ -11,7 +11,9 @@
 #                       blanks, no quoting); with repeated options the last one wins
 #   lab.expect=WORD     optional stricter pass rule for report-only scenarios
 #                       (livelock: 'kill' = the daemon must kill the hog)
+#   lab.rate=MIBPS|full manyprocs: the hog's growth rate (default 60 MiB/s)
 
+# shellcheck source-path=SCRIPTDIR
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 # Regexes such as ^(sentinel|avoidme)$ travel in unquoted variables: no globbing, ever.
 set -f
@@ -24,12 +26,14 @@ SCENARIO=
 SLOT=ours
 ARGS_B64=
 EXPECT=
+# shellcheck disable=SC2013 # the command line is one line of blank-separated words
 for w in $(cat /proc/cmdline); do
 	case $w in
 	lab.scenario=*) SCENARIO=${w#*=} ;;
 	lab.daemon=*) SLOT=${w#*=} ;;
 	lab.args=*) ARGS_B64=${w#*=} ;;
 	lab.expect=*) EXPECT=${w#*=} ;;
+	lab.rate=*) RATE=${w#*=} ;;
 	esac
 done
 EXTRA_ARGS=
@@ -38,7 +42,9 @@ if [ -n "$ARGS_B64" ]; then
 fi
 DAEMON=/lab/daemon/$SLOT/earlyoom
 
+# shellcheck source=lib.sh
 . /lab/lib.sh
+# shellcheck source=scenarios.sh
 . /lab/scenarios.sh
 
 echo "LAB-BOOT scenario=$SCENARIO daemon=$SLOT extra='$EXTRA_ARGS' uptime=$(cut -d' ' -f1 /proc/uptime)"

@@ -149,5 +149,6 @@ pub fn parse(argv: &[String]) -> Opts {
 }
 
 fn num<T: std::str::FromStr>(flag: &str, val: &str) -> T {
-    val.parse().unwrap_or_else(|_| die(&format!("{flag}: bad number '{val}'")))
+    val.parse()
+        .unwrap_or_else(|_| die(&format!("{flag}: bad number '{val}'")))
 }

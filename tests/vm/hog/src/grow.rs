@@ -90,8 +90,7 @@ pub fn run(o: &Opts) -> ! {
                     break "size";
                 }
                 if let Some(p) = o.until_avail_pct {
-                    let (avail, anon) = sys::meminfo();
-                    if sys::avail_percent(avail, anon) <= p {
+                    if sys::meminfo().avail_pct_user() <= p {
                         break "avail";
                     }
                 }

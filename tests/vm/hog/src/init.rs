@@ -37,9 +37,7 @@ pub fn run(o: &Opts) -> ! {
         // /proc, then reap it for real.
         // SAFETY: siginfo is plain data; waitid fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT)
-        };
+        let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
         if rc != 0 {
             // ECHILD cannot happen while `main` runs; anything else: try again.
             sys::sleep_ms(10);

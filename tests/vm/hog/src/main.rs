@@ -23,4 +23,3 @@ fn main() {
         other => sys::die(&format!("unknown mode '{other}'\n{}", args::USAGE)),
     }
 }
-

@@ -17,7 +17,11 @@ pub fn idle(o: &Opts) -> ! {
         sys::alloc_touch(1 << 20);
     }
     grow::spawn_children(o);
-    sys::say(&format!("idle {}: holding {} MiB", std::process::id(), o.size_mib.unwrap_or(0)));
+    sys::say(&format!(
+        "idle {}: holding {} MiB",
+        std::process::id(),
+        o.size_mib.unwrap_or(0)
+    ));
     sys::pause_forever();
 }
 
@@ -66,8 +70,11 @@ pub fn heartbeat(o: &Opts) -> ! {
 }
 
 /// Watch /proc/meminfo every `--interval-ms` and remember the minimum MemAvailable and
-/// the first time available memory fell to `--pct` percent of user mem total (the
-/// daemon's default SIGTERM threshold): an independent witness of when memory ran low.
+/// the first time available memory fell to `--pct` percent (the daemon's default SIGTERM
+/// threshold): an independent witness of when memory ran low, to compare the daemon's
+/// reaction against. The crossing is recorded for both percentage bases in use, percent
+/// of MemAvailable+AnonPages (earlyoom 1.8+, this project) and percent of MemTotal
+/// (earlyoom 1.7); the scenario picks the one matching the daemon's banner.
 /// SIGTERM prints one summary line and exits.
 pub fn sample(o: &Opts) -> ! {
     if let Some(name) = &o.name {
@@ -81,25 +88,33 @@ pub fn sample(o: &Opts) -> ! {
     let mut samples: u64 = 0;
     let mut min_avail = u64::MAX;
     let mut min_at = 0;
-    let mut cross_at: Option<u64> = None;
+    let mut cross_user: Option<u64> = None;
+    let mut cross_total: Option<u64> = None;
     let mut total_at_min = 0;
     loop {
-        let (avail, anon) = sys::meminfo();
+        let m = sys::meminfo();
         let now = sys::now_ms();
         samples += 1;
-        if avail < min_avail {
-            min_avail = avail;
+        if m.avail < min_avail {
+            min_avail = m.avail;
             min_at = now;
-            total_at_min = avail + anon;
+            total_at_min = m.avail + m.anon;
         }
-        if cross_at.is_none() && sys::avail_percent(avail, anon) <= o.pct {
-            cross_at = Some(now);
+        if cross_user.is_none() && m.avail_pct_user() <= o.pct {
+            cross_user = Some(now);
+        }
+        if cross_total.is_none() && m.avail_pct_total() <= o.pct {
+            cross_total = Some(now);
         }
         if sys::got_term() {
-            let cross = cross_at.map_or("-1".to_string(), |t| t.to_string());
+            let show = |t: Option<u64>| t.map_or("-1".to_string(), |t| t.to_string());
             sys::say(&format!(
                 "sample samples={samples} first_ms={first} min_avail_kib={min_avail} \
-                 min_at_ms={min_at} user_total_kib={total_at_min} cross_ms={cross}"
+                 min_at_ms={min_at} user_total_kib={total_at_min} mem_total_kib={} \
+                 cross_ms={} cross_total_ms={}",
+                m.total,
+                show(cross_user),
+                show(cross_total)
             ));
             std::process::exit(0);
         }

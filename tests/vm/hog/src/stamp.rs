@@ -22,7 +22,9 @@ pub fn run(o: &Opts) -> ! {
     }
     // SAFETY: both descriptors were just created and are owned by these Files.
     let (reader, writer) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
-    let writer2 = writer.try_clone().unwrap_or_else(|e| sys::die(&format!("stamp: {e}")));
+    let writer2 = writer
+        .try_clone()
+        .unwrap_or_else(|e| sys::die(&format!("stamp: {e}")));
     let mut cmd = Command::new(&o.command[0]);
     cmd.args(&o.command[1..])
         .stdin(Stdio::null())

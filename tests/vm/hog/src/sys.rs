@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// sampler crossings, reaper records, heartbeats) uses this one clock, so differences
 /// between them are meaningful inside one guest.
 pub fn now_ms() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
@@ -60,7 +63,10 @@ pub fn become_uid(uid: u32) {
             || libc::setgid(uid) != 0
             || libc::setuid(uid) != 0
         {
-            die(&format!("cannot switch to uid {uid}: {}", io::Error::last_os_error()));
+            die(&format!(
+                "cannot switch to uid {uid}: {}",
+                io::Error::last_os_error()
+            ));
         }
         // A uid change clears the dumpable flag, which makes /proc/PID owned by root; an
         // exec would restore it, we do not exec, so restore it by hand. Otherwise a daemon
@@ -182,31 +188,52 @@ pub fn touch_and_release(bytes: usize) {
     }
 }
 
-/// MemAvailable and AnonPages from /proc/meminfo, in KiB.
-pub fn meminfo() -> (u64, u64) {
+/// The /proc/meminfo fields the lab looks at, in KiB.
+pub struct MemInfo {
+    pub total: u64,
+    pub avail: u64,
+    pub anon: u64,
+}
+
+pub fn meminfo() -> MemInfo {
     let text = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mut avail = 0;
-    let mut anon = 0;
+    let mut m = MemInfo {
+        total: 0,
+        avail: 0,
+        anon: 0,
+    };
     for line in text.lines() {
         let mut it = line.split_whitespace();
         let key = it.next().unwrap_or("");
         let val: u64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
         match key {
-            "MemAvailable:" => avail = val,
-            "AnonPages:" => anon = val,
+            "MemTotal:" => m.total = val,
+            "MemAvailable:" => m.avail = val,
+            "AnonPages:" => m.anon = val,
             _ => {}
         }
     }
-    (avail, anon)
+    m
 }
 
-/// Available memory in percent of "user mem total" (MemAvailable + AnonPages), the same
-/// base earlyoom (v1.8+) uses for its -m thresholds.
-pub fn avail_percent(avail: u64, anon: u64) -> f64 {
-    if avail + anon == 0 {
+impl MemInfo {
+    /// Available memory in percent of "user mem total" (MemAvailable + AnonPages), the
+    /// base earlyoom 1.8+ and this project use for -m thresholds.
+    pub fn avail_pct_user(&self) -> f64 {
+        pct(self.avail, self.avail + self.anon)
+    }
+
+    /// Available memory in percent of MemTotal, the base of earlyoom 1.7 and older.
+    pub fn avail_pct_total(&self) -> f64 {
+        pct(self.avail, self.total)
+    }
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
         return 100.0;
     }
-    avail as f64 * 100.0 / (avail + anon) as f64
+    part as f64 * 100.0 / whole as f64
 }
 
 pub fn write_pidfile(path: &str, pid: u32) {

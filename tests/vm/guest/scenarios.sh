@@ -1,0 +1,332 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2086 # $BASE_ARGS is a list of daemon flags, split on purpose (set -f)
+# The lab's scenarios, one sc_NAME function each (NAME as given on the kernel command
+# line, '-' spelled '_'). Each starts the common cast (sentinel, sampler, daemon with its
+# flags), sets up its situation with `hog`, waits for the outcome, then calls
+# finish_common and adds its own JSON members and pass conditions.
+#
+# Sizes assume the lab guest: 1 GiB RAM, no swap, ~870 MiB available after boot; a hog
+# at full speed (~125 MiB/s under TCG) fills it in ~7 s.
+#
+# Note on thresholds: this project (like earlyoom 1.8+) measures available memory in
+# percent of MemAvailable+AnonPages; earlyoom 1.7 (Debian 12) in percent of MemTotal.
+# In this guest the two differ by ~10 %, which every size below tolerates.
+
+# 1. One hog at full speed: the plain case. It must die of the daemon's SIGTERM before
+#    the kernel OOM killer has to act.
+sc_hog() {
+	start_common $BASE_ARGS
+	HOG=$(spawn hog grow --name hog)
+	wait_dead "$HOG" 60 || fail "hog still alive after 60 s"
+	finish_common
+	victim_checks "$HOG" SIGTERM
+}
+
+# 2. The hog ignores SIGTERM and keeps growing: only SIGKILL (on the kill threshold)
+#    ends it, still before the kernel has to.
+sc_termignore() {
+	start_common $BASE_ARGS
+	HOG=$(spawn hog grow --name hog --on-term ignore)
+	wait_dead "$HOG" 60 || fail "hog still alive after 60 s"
+	finish_common
+	victim_checks "$HOG" SIGKILL
+}
+
+# 2b. The hog catches SIGTERM, ignores it and stops growing: memory then stays between
+#     the SIGTERM and SIGKILL thresholds, so no threshold ever says SIGKILL. This
+#     project escalates by time (10 s); earlyoom repeats SIGTERM forever, so this is
+#     expected to fail with it. Pass: SIGKILL within 25 s of the first SIGTERM, and
+#     memory never fell to the kill threshold (else the time rule was not exercised).
+sc_termignore_hold() {
+	start_common $BASE_ARGS
+	HOG=$(spawn hog grow --name hog --on-term hold)
+	# ~12 s to grow, then up to 25 s until the escalation, plus slack.
+	wait_dead "$HOG" 50 || fail "hog still alive 50 s after it started"
+	finish_common
+	victim_checks "$HOG" SIGKILL
+	exit_ms=$(death_ms "$HOG")
+	after=$(diff_ms "$exit_ms" "$SIG_MS")
+	jnum t_first_sigterm_to_death_ms "$after"
+	check "SIGKILL came later than 25 s after the first SIGTERM (${after:-never} ms)" \
+		at_most "$after" 25000
+	min_pct=$(awk -v a="$MIN_AVAIL_KIB" -v t="$USER_TOTAL_KIB" 'BEGIN { printf "%d", a * 100 / t }')
+	check "memory fell to the SIGKILL threshold (min ${min_pct} %), time-based escalation not exercised" \
+		[ "$min_pct" -ge 5 ]
+}
+
+# 3. Two (nearly) equal hogs, one matching --prefer, one --avoid, then a third party:
+#    four processes (comm 'third', forked by one parent) that grow to 120 MiB each. The
+#    preferred hog is the slightly smaller one (330 vs 350 MiB), so with neither flag the
+#    avoided one would rank first; with it the preferred one must die first. Then the
+#    four grow on and memory runs low again with the avoided hog (350 MiB) much larger
+#    than any 'third' (~110 MiB): without --avoid it would be the next victim, with it a
+#    'third' must be, and the avoided one lives. Negative controls (the flags appended
+#    with --args; the last regex wins): '--prefer ^x$ --avoid ^x$' makes avoidme the
+#    first victim, '--avoid ^x$' the second; '--prefer ^x$' alone still passes, since
+#    --avoid already ranks avoidme below preferme.
+sc_prefer_avoid() {
+	start_common -r 1 --prefer '^preferme$' --avoid '^(sentinel|avoidme)$'
+	AV=$(spawn avoidme grow --name avoidme --size 350)
+	wait_for "$T/avoidme.out" stopped 30 || fail "avoidme did not reach its size"
+	PR=$(spawn preferme grow --name preferme --size 330)
+	wait_for "$T/preferme.out" stopped 30 || fail "preferme did not reach its size"
+	TH=$(spawn third grow --name third --size 0 --fork 4 --child-size 120)
+	wait_for "$T/third.out" '^child' 10
+	sleep 0.2
+	kids=$(sed -n 's/^child //p' "$T/third.out" | tr '\n' ' ')
+	wait_dead "$PR" 60 || fail "preferme still alive after 60 s"
+	# Then until one of the four dies (or 60 s).
+	_end=$(($(now) + 60000))
+	while [ "$(now)" -lt "$_end" ]; do
+		n=0
+		for k in $kids; do alive "$k" && n=$((n + 1)); done
+		[ "$n" -lt 4 ] && break
+		sleep 0.2
+	done
+	sleep 1
+	finish_common
+	second=$(sed -n '2p' "$T/signals.txt" | cut -d' ' -f3)
+	second_comm=$(sed -n '2p' "$T/signals.txt" | cut -d' ' -f5-)
+	deaths=
+	for k in $kids; do deaths="$deaths $k:$(death "$k")"; done
+	jnum preferme_pid "$PR"
+	jnum avoidme_pid "$AV"
+	jstr preferme_death "$(death "$PR")"
+	jstr avoidme_death "$(death "$AV")"
+	jstr third_deaths "${deaths# }"
+	jstr second_victim "$second_comm:$second"
+	check "first victim was ${VCOMM:-none} ($VPID), not preferme ($PR)" [ "$VPID" = "$PR" ]
+	check "preferme died of $(death "$PR"), not the daemon's SIGTERM" [ "$(death "$PR")" = SIGTERM ]
+	check "second victim was ${second_comm:-none} (${second:-none}), not a 'third'" \
+		one_of "$second" $kids
+	check "avoidme did not survive ($(death "$AV"))" alive "$AV"
+}
+
+# 4. 1,500 idle processes plus a hog: the victim scan walks a big /proc under pressure.
+#    Pass: the hog dies of SIGTERM, no idle process is touched. Figures: scan time
+#    (t_low_to_signal_ms) and the minimum MemAvailable reached.
+#    The hog grows at 60 MiB/s here, not full speed: with 1,500 processes the scan takes
+#    0.3-0.9 s under TCG (both daemons) and a full-speed hog (~125 MiB/s) eats the last
+#    ~75 MiB during it, so the kernel-vs-daemon race was decided by jitter (measured min
+#    MemAvailable 0-47 MiB, one kernel OOM kill in ten runs). The variant
+#    manyprocs-fullspeed (lab.rate=full) keeps that race as a benchmark.
+sc_manyprocs() {
+	start_common $BASE_ARGS
+	IDLE=$(spawn idle idle --name idle --fork 1500)
+	wait_for "$T/idle.out" holding 120 || fail "the 1,500 idle processes did not start"
+	before=$(count_comm idle)
+	rate=${RATE:-60}
+	jstr hog_rate_mibps "$rate"
+	if [ "$rate" = full ]; then
+		HOG=$(spawn hog grow --name hog)
+	else
+		HOG=$(spawn hog grow --name hog --rate "$rate")
+	fi
+	wait_dead "$HOG" 90 || fail "hog still alive after 90 s"
+	finish_common
+	after=$(count_comm idle)
+	jnum idle_before "$before"
+	jnum idle_after "$after"
+	victim_checks "$HOG" SIGTERM
+	check "only $before idle processes started" [ "$before" -ge 1501 ]
+	check "idle processes died ($before -> $after)" [ "$after" = "$before" ]
+	: "$IDLE"
+}
+
+# 5. -N and -P hooks: both record their environment; -P also records whether the victim
+#    was still alive when it ran (it must run before the signal). The hog runs as uid
+#    65534 so EARLYOOM_UID is checked against a non-root value.
+sc_hooks() {
+	start_common $BASE_ARGS -N /lab/hook-n.sh -P /lab/hook-p.sh
+	HOG=$(spawn hooked grow --name hooked --uid 65534)
+	want_cmd=$(tr '\0' ' ' <"/proc/$HOG/cmdline" | sed 's/ $//')
+	wait_dead "$HOG" 60 || fail "hog still alive after 60 s"
+	# -N runs after the kill returns; give it a moment.
+	wait_for "$T/hook-n.env" '^DONE' 5
+	finish_common
+	victim_checks "$HOG" SIGTERM
+	for h in n p; do
+		f=$T/hook-$h.env
+		H=$(echo $h | tr np NP)
+		if [ ! -f "$f" ]; then
+			fail "-$H hook never ran"
+			continue
+		fi
+		pid=$(sed -n 's/^PID=//p' "$f")
+		uid=$(sed -n 's/^UID=//p' "$f")
+		name=$(sed -n 's/^NAME=//p' "$f")
+		cmd=$(sed -n 's/^CMDLINE=//p' "$f")
+		jnum "hook_${h}_pid" "$pid"
+		jnum "hook_${h}_uid" "$uid"
+		jstr "hook_${h}_name" "$name"
+		jstr "hook_${h}_cmdline" "$cmd"
+		check "-$H: EARLYOOM_PID=$pid, want $HOG" [ "$pid" = "$HOG" ]
+		check "-$H: EARLYOOM_UID=$uid, want 65534" [ "$uid" = 65534 ]
+		check "-$H: EARLYOOM_NAME=$name, want hooked" [ "$name" = hooked ]
+		check "-$H: EARLYOOM_CMDLINE='$cmd', want '$want_cmd'" [ "$cmd" = "$want_cmd" ]
+	done
+	if [ -f "$T/hook-p.env" ]; then
+		victim=$(sed -n 's/^VICTIM=//p' "$T/hook-p.env")
+		jstr hook_p_victim "$victim"
+		check "-P ran when the victim was $victim, want alive" [ "$victim" = alive ]
+	fi
+}
+
+# 6. The daemon is the largest killable process when memory first runs low.
+#    How, in a 1 GiB guest: a protected process ('bigdb', oom_score_adj -1000, like a
+#    database or a unit with OOMScoreAdjust=-1000) holds most of the memory, up to 13 %
+#    available, and is never a candidate. The process that tips the box over is modest
+#    (40 MiB) and runs at oom_score_adj -100 (what many distro units use, earlyoom's own
+#    included). Its oom_score is then about (1000 + 40 - 100) * 2/3 = 627 while the
+#    daemon at adj 0 scores >= 667 (every tiny adj-0 process does), so the daemon ranks
+#    first; the sentinel is avoided and the lab plumbing sits at -1000. Memory ends near
+#    8 % (either percentage base): below SIGTERM, above SIGKILL. earlyoom logs
+#    "selected myself" and kills nothing (expected failure); this project must skip
+#    itself and kill the next candidate, the hog.
+sc_self_largest() {
+	start_common $BASE_ARGS
+	BIG=$(spawn bigdb grow --name bigdb --adj -1000 --until-avail-pct 13)
+	wait_for "$T/bigdb.out" stopped 60 || fail "bigdb did not reach 13 % available"
+	jnum daemon_oom_score_before "$(oom_score "$DPID")"
+	HOG=$(spawn hog grow --name hog --adj -100 --size 40)
+	wait_dead "$HOG" 25 || fail "hog still alive 25 s after it started"
+	jnum daemon_oom_score "$(oom_score "$DPID")"
+	finish_common
+	victim_checks "$HOG" SIGTERM
+	check "bigdb (adj -1000) did not survive ($(death "$BIG"))" alive "$BIG"
+}
+
+# 7. -g with a hog that leads its own session/process group of four (itself growing,
+#    three children holding 16 MiB each). Pass: every member dies.
+sc_pgroup() {
+	start_common $BASE_ARGS -g
+	HOG=$(spawn pgleader grow --name pgleader --setsid --fork 3 --child-name pgchild --child-size 16)
+	wait_for "$T/pgleader.out" '^child' 10
+	sleep 0.5
+	kids=$(sed -n 's/^child //p' "$T/pgleader.out" | tr '\n' ' ')
+	wait_dead "$HOG" 60 || fail "group leader still alive after 60 s"
+	for k in $kids; do
+		wait_dead "$k" 5 || true
+	done
+	finish_common
+	victim_checks "$HOG" SIGTERM
+	deaths=
+	for k in $kids; do
+		d=$(death "$k")
+		deaths="$deaths $k:$d"
+		check "group member $k did not die of the daemon's SIGTERM ($d)" [ "$d" = SIGTERM ]
+	done
+	jstr member_deaths "${deaths# }"
+	check "the hog did not fork 3 children" [ "$(echo "$kids" | wc -w)" = 3 ]
+}
+
+# 8. An unreaped zombie beside the hog. The zombie's comm matches --prefer, the one way
+#    a zombie (oom_score 0, no memory) could look attractive. Pass: the hog dies, the
+#    zombie is never signalled (killing it frees nothing) and is still a zombie.
+sc_zombie() {
+	start_common -r 1 --prefer '^zombie$' --avoid '^sentinel$'
+	ZP=$(spawn zombiemaker zombie --name zombiemaker)
+	wait_for "$T/zombiemaker.out" '^zombie' 10
+	Z=$(sed -n 's/^zombie //p' "$T/zombiemaker.out")
+	HOG=$(spawn hog grow --name hog)
+	wait_dead "$HOG" 60 || fail "hog still alive after 60 s"
+	finish_common
+	victim_checks "$HOG" SIGTERM
+	jnum zombie_pid "$Z"
+	zstate=$(sed 's/.*) \(.\).*/\1/' "/proc/$Z/stat" 2>/dev/null)
+	jstr zombie_state "$zstate"
+	check "the zombie $Z was signalled" [ -z "$(awk -v z="$Z" -v p="$ZP" '$3 == z || $3 == p' "$T/signals.txt")" ]
+	check "the zombie $Z is no longer a zombie (state '$zstate'): setup broken" [ "$zstate" = Z ]
+}
+
+# 9. The protected service is the largest process: sentinel holds 300 MiB, three
+#    workers grow to 200 MiB each (more than fits). Without --avoid the sentinel would be
+#    the first victim; with it a worker must die and the sentinel must live.
+#    (Every other scenario also checks that the small default sentinel survives.)
+#    Negative control: with --args '--avoid ^x$' the sentinel is the first victim.
+sc_sentinel() {
+	SENTINEL_MIB=300
+	start_common $BASE_ARGS
+	jnum sentinel_oom_score "$(oom_score "$SENT")"
+	W1=$(spawn worker1 grow --name worker --size 200 --rate 40)
+	W2=$(spawn worker2 grow --name worker --size 200 --rate 40)
+	W3=$(spawn worker3 grow --name worker --size 200 --rate 40)
+	_end=$(($(now) + 60000))
+	while alive "$W1" && alive "$W2" && alive "$W3" && [ "$(now)" -lt "$_end" ]; do
+		sleep 0.2
+	done
+	sleep 2
+	finish_common
+	jstr worker_deaths "$W1:$(death "$W1") $W2:$(death "$W2") $W3:$(death "$W3")"
+	check "first victim was ${VCOMM:-none} ($VPID), not a worker" [ "$VCOMM" = worker ]
+	check "no worker died of the daemon's SIGTERM" \
+		one_of SIGTERM "$(death "$W1")" "$(death "$W2")" "$(death "$W3")"
+}
+
+# 10. The field incident: cgroup 'work' with memory.high=300M, memory.max=500M and no
+#     swap; a hog tries to hold 400 MiB there, a heartbeat (the collateral service)
+#     beats every 50 ms beside it. Usage plateaus between high and max, the kernel
+#     throttles instead of killing, and a MemAvailable-based killer sees plenty of free
+#     memory. Report only (no pass rule) until --livelock-guard exists; with
+#     lab.expect=kill the daemon must kill the hog and the heartbeat must keep beating.
+LIVELOCK_SECONDS=30
+sc_livelock() {
+	[ "$EXPECT" = kill ] || REPORT_ONLY=1
+	cg=/sys/fs/cgroup/work
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+	mkdir -p $cg
+	echo 300M >$cg/memory.high
+	echo 500M >$cg/memory.max
+	echo 0 >$cg/memory.swap.max 2>/dev/null || true
+	start_common $BASE_ARGS
+	HB=$(spawn heartbeat heartbeat --name heartbeat --cgroup $cg)
+	HOG=$(spawn hog grow --name hog --cgroup $cg --size 400)
+	t0=$(now)
+	max10=0
+	while :; do
+		full10=$(sed -n 's/^full avg10=\([0-9.]*\).*/\1/p' $cg/memory.pressure)
+		max10=$(awk -v a="$full10" -v m="$max10" 'BEGIN { print (a > m ? a : m) }')
+		[ $(($(now) - t0)) -lt $((LIVELOCK_SECONDS * 1000)) ] && alive "$HOG" || break
+		sleep 1
+	done
+	hog_alive=0
+	alive "$HOG" && hog_alive=1
+	high=$(awk '$1 == "high" { print $2 }' $cg/memory.events)
+	cg_oom_kill=$(awk '$1 == "oom_kill" { print $2 }' $cg/memory.events)
+	full_total=$(sed -n 's/^full .*total=\([0-9]*\).*/\1/p' $cg/memory.pressure)
+	current=$(cat $cg/memory.current)
+	# Lift the throttle so the heartbeat can answer SIGTERM with its summary.
+	echo max >$cg/memory.high
+	kill -KILL "$HOG" 2>/dev/null
+	kill -TERM "$HB"
+	wait_for "$T/heartbeat.out" '^heartbeat ' 10
+	gap=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$T/heartbeat.out")
+	beats=$(sed -n 's/.*beats=\([0-9]*\).*/\1/p' "$T/heartbeat.out")
+	if [ -z "$gap" ]; then
+		gap=$(awk '$1 == "beat" { m = $6 } END { print m }' "$T/heartbeat.out")
+	fi
+	finish_common
+	hog_d=$(death "$HOG")
+	died_ms=$(diff_ms "$(death_ms "$HOG")" "$t0")
+	if [ "$hog_alive" = 1 ]; then
+		# Alive at the end of the window; the lab killed it afterwards.
+		hog_d=alive
+		died_ms=''
+	fi
+	jbool hog_died "$((1 - hog_alive))"
+	jstr hog_death "$hog_d"
+	jnum t_hog_death_ms "$died_ms"
+	jnum window_s "$LIVELOCK_SECONDS"
+	jnum heartbeat_max_gap_ms "$gap"
+	jnum heartbeat_beats "$beats"
+	jnum memory_events_high "$high"
+	jnum memory_events_oom_kill "$cg_oom_kill"
+	jnum pressure_full_avg10 "$full10"
+	jnum pressure_full_avg10_max "$max10"
+	jnum pressure_full_total_ms "$((full_total / 1000))"
+	jnum memory_current_mib "$((current / 1048576))"
+	if [ "$EXPECT" = kill ]; then
+		check "hog not killed by the daemon ($hog_d)" one_of "$hog_d" SIGTERM SIGKILL
+		check "heartbeat stalled ${gap} ms (> 5 s)" at_most "$gap" 5000
+	fi
+}
