@@ -18,6 +18,22 @@ pub const SCORE_BONUS: i32 = 300;
 /// ... and in KiB with `--sort-by-rss` (3 GiB).
 pub const RSS_BONUS_KIB: i64 = 3_145_728;
 
+/// What one `--prefer` match adds (and `--avoid` subtracts): oom_score points by default,
+/// RSS with `--sort-by-rss`, never both (earlyoom kill.c `is_larger`).
+pub fn bonus(sort_by_rss: bool) -> Rank {
+    if sort_by_rss {
+        Rank {
+            oom_score: 0,
+            rss_kib: RSS_BONUS_KIB,
+        }
+    } else {
+        Rank {
+            oom_score: SCORE_BONUS,
+            rss_kib: 0,
+        }
+    }
+}
+
 /// What the ordering compares: oom_score and RSS, both already adjusted by prefer/avoid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rank {
@@ -415,8 +431,9 @@ impl Scanner {
                 .is_some_and(|r| r.is_match(name))
             {
                 cur.prefer = true;
-                cur.oom_score += SCORE_BONUS;
-                cur.rss_kib += RSS_BONUS_KIB;
+                let b = bonus(self.opts.sort_by_rss);
+                cur.oom_score += b.oom_score;
+                cur.rss_kib += b.rss_kib;
             }
             if self
                 .matchers
@@ -425,8 +442,9 @@ impl Scanner {
                 .is_some_and(|r| r.is_match(name))
             {
                 cur.avoid = true;
-                cur.oom_score -= SCORE_BONUS;
-                cur.rss_kib -= RSS_BONUS_KIB;
+                let b = bonus(self.opts.sort_by_rss);
+                cur.oom_score -= b.oom_score;
+                cur.rss_kib -= b.rss_kib;
             }
             if self
                 .matchers

@@ -12,8 +12,8 @@ use crate::units;
 use crate::CtlError;
 use earlyoom::cli::Config;
 use earlyoom::victim::{
-    is_larger, Candidate, Matchers, Options, Rank, Scanner, Skip, NOBODY, NOT_SET, RSS_BONUS_KIB,
-    SCORE_BONUS,
+    bonus, is_larger, Candidate, Matchers, Options, Rank, Scanner, Skip, NOBODY, NOT_SET,
+    RSS_BONUS_KIB, SCORE_BONUS,
 };
 
 /// One process with the daemon's verdict.
@@ -138,10 +138,11 @@ pub fn survey(host: &Host, cfg: &Config) -> Result<Survey, String> {
         let net = prefer as i32 - avoid as i32;
         // Past the prefer/avoid step both were read (an adjusted value may be anything).
         let read = adjusted(c.skip) && (any || c.skip.is_none());
+        let b = bonus(scanner.opts.sort_by_rss);
         let oom_score =
-            (read || set(c.oom_score).is_some()).then(|| c.oom_score - net * SCORE_BONUS);
+            (read || set(c.oom_score).is_some()).then(|| c.oom_score - net * b.oom_score);
         let rss_kib =
-            (read || set(c.rss_kib).is_some()).then(|| c.rss_kib - net as i64 * RSS_BONUS_KIB);
+            (read || set(c.rss_kib).is_some()).then(|| c.rss_kib - net as i64 * b.rss_kib);
         let ranked = (oom_score.is_some() && rss_kib.is_some()).then_some(Rank {
             oom_score: c.oom_score,
             rss_kib: c.rss_kib,
@@ -239,8 +240,11 @@ pub fn row_json(r: &Row, sort_by_rss: bool) -> Json {
         (
             "adjustment",
             Json::obj(vec![
-                ("oom_score", Json::Int(net * SCORE_BONUS as i64)),
-                ("rss_kib", Json::Int(net * RSS_BONUS_KIB)),
+                (
+                    "oom_score",
+                    Json::Int(net * bonus(sort_by_rss).oom_score as i64),
+                ),
+                ("rss_kib", Json::Int(net * bonus(sort_by_rss).rss_kib)),
             ]),
         ),
         (
