@@ -22,6 +22,9 @@ impl Default for ProcRoot {
     }
 }
 
+/// PF_KTHREAD (include/linux/sched.h): the task is a kernel thread.
+pub const PF_KTHREAD: u64 = 0x0020_0000;
+
 /// The fields of `/proc/PID/stat` the daemon uses (proc(5) field numbers in brackets).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stat {
@@ -31,6 +34,8 @@ pub struct Stat {
     pub ppid: i32,
     /// (5)
     pub pgrp: i32,
+    /// (9) PF_* flags.
+    pub flags: u64,
     /// (20)
     pub num_threads: i64,
     /// (22) clock ticks after boot: with the pid, the identity of a process.
@@ -62,6 +67,7 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
     }
     let ppid = parse_int(f[4 - 3])?;
     let pgrp = parse_int(f[5 - 3])?;
+    let flags = parse_int(f[9 - 3])?;
     let num_threads = parse_int(f[20 - 3])?;
     let starttime = parse_int(f[22 - 3])?;
     let rss_pages = parse_int(f[24 - 3])?;
@@ -69,6 +75,7 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
         state: state[0],
         ppid,
         pgrp,
+        flags,
         num_threads,
         starttime,
         rss_pages,

@@ -181,6 +181,11 @@ pub fn pread_all(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
             break;
         }
         off += n as usize;
+        // A short read is the end: procfs/sysfs (seq_file) fill the buffer unless the file
+        // ends, so confirming EOF with another pread would only cost a syscall per file.
+        if off < buf.len() {
+            break;
+        }
     }
     Ok(off)
 }

@@ -384,76 +384,21 @@ impl Scanner {
                 return Err(Skip::RootUser);
             }
         }
-        // 3. stat, parsed after the last ')'.
-        let stat = match dir.stat(pid, &mut self.file) {
-            Ok(s) => s,
-            Err(_) => {
-                crate::debug!("is_larger: pid {}: error reading stat\n", pid);
-                return Err(Skip::Unreadable("stat"));
+        // earlyoom reads stat (3-4), then oom_score (5), then comm (6). Only the order of
+        // reads differs here, never the outcome: by default the ranking is by oom_score,
+        // so oom_score and the name come first and stat (the kernel-thread and zombie
+        // rules, RSS for ties) is read only for processes that can still win. That saves
+        // three syscalls for most processes of a scan. With --sort-by-rss, RSS decides,
+        // so stat stays first.
+        if self.opts.sort_by_rss {
+            self.read_stat(dir, cur)?;
+            self.read_score_and_name(dir, cur)?;
+        } else {
+            self.read_score_and_name(dir, cur)?;
+            if victim.is_some_and(|v| cur.oom_score < v.oom_score) {
+                return Err(Skip::NotLarger);
             }
-        };
-        cur.rss_kib = stat.rss_pages * self.page_kib;
-        cur.starttime = stat.starttime;
-        // 4. Kernel threads are children of kthreadd (procps' rule).
-        if stat.ppid == 2 {
-            return Err(Skip::KernelThread);
-        }
-        // Deliberate difference: a zombie (or dead) process holds no memory and cannot be
-        // made to exit by a signal; earlyoom would "kill" it every 100 ms until its parent
-        // reaps it. A zombie *main thread* with live threads still holds memory: keep it.
-        if stat.state == b'X' || (stat.state == b'Z' && stat.num_threads <= 1) {
-            return Err(Skip::Zombie);
-        }
-        // 5. oom_score.
-        match dir.int(pid, b"oom_score", &mut self.file) {
-            Ok(s) => cur.oom_score = s,
-            Err(e) => {
-                crate::debug!("is_larger: pid {}: error reading oom_score: {}\n", pid, e);
-                return Err(Skip::Unreadable("oom_score"));
-            }
-        }
-        // 6. comm and the regexes, only when one is configured.
-        if self.matchers.any() {
-            if let Err(e) = dir.comm(pid, &mut cur.comm) {
-                crate::debug!(
-                    "is_larger: pid {}: error reading process name: {}\n",
-                    pid,
-                    e
-                );
-                return Err(Skip::Unreadable("comm"));
-            }
-            cur.comm_read = true;
-            let name = cur.comm.as_bytes();
-            if self
-                .matchers
-                .prefer
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-            {
-                cur.prefer = true;
-                let b = bonus(self.opts.sort_by_rss);
-                cur.oom_score += b.oom_score;
-                cur.rss_kib += b.rss_kib;
-            }
-            if self
-                .matchers
-                .avoid
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-            {
-                cur.avoid = true;
-                let b = bonus(self.opts.sort_by_rss);
-                cur.oom_score -= b.oom_score;
-                cur.rss_kib -= b.rss_kib;
-            }
-            if self
-                .matchers
-                .ignore
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-            {
-                return Err(Skip::Ignored);
-            }
+            self.read_stat(dir, cur)?;
         }
         // 7. Compare.
         let rank = Rank {
@@ -531,6 +476,91 @@ impl Scanner {
         });
         self.dents = dents;
         res.map_err(Fatal::ProcOpen)
+    }
+
+    /// Steps 3-4 of earlyoom's sequence: stat, the kernel-thread and zombie rules, RSS.
+    fn read_stat(&mut self, dir: &mut ProcDir, cur: &mut Cur) -> Result<(), Skip> {
+        let pid = cur.pid;
+        // 3. stat, parsed after the last ')'.
+        let stat = match dir.stat(pid, &mut self.file) {
+            Ok(s) => s,
+            Err(_) => {
+                crate::debug!("is_larger: pid {}: error reading stat\n", pid);
+                return Err(Skip::Unreadable("stat"));
+            }
+        };
+        cur.rss_kib = stat.rss_pages * self.page_kib;
+        cur.starttime = stat.starttime;
+        // 4. Kernel threads. earlyoom (like procps) tests ppid == 2, which inside a PID
+        // namespace (containers) skips the children of an ordinary process that happens
+        // to be pid 2; the kernel's own PF_KTHREAD flag is exact everywhere.
+        if stat.flags & crate::procfs::PF_KTHREAD != 0 {
+            return Err(Skip::KernelThread);
+        }
+        // Deliberate difference: a zombie (or dead) process holds no memory and cannot be
+        // made to exit by a signal; earlyoom would "kill" it every 100 ms until its parent
+        // reaps it. A zombie *main thread* with live threads still holds memory: keep it.
+        if stat.state == b'X' || (stat.state == b'Z' && stat.num_threads <= 1) {
+            return Err(Skip::Zombie);
+        }
+        Ok(())
+    }
+
+    /// Steps 5-6: oom_score, then comm and the regexes when one is configured.
+    fn read_score_and_name(&mut self, dir: &mut ProcDir, cur: &mut Cur) -> Result<(), Skip> {
+        let pid = cur.pid;
+        // 5. oom_score.
+        match dir.int(pid, b"oom_score", &mut self.file) {
+            Ok(s) => cur.oom_score = s,
+            Err(e) => {
+                crate::debug!("is_larger: pid {}: error reading oom_score: {}\n", pid, e);
+                return Err(Skip::Unreadable("oom_score"));
+            }
+        }
+        // 6. comm and the regexes, only when one is configured.
+        if self.matchers.any() {
+            if let Err(e) = dir.comm(pid, &mut cur.comm) {
+                crate::debug!(
+                    "is_larger: pid {}: error reading process name: {}\n",
+                    pid,
+                    e
+                );
+                return Err(Skip::Unreadable("comm"));
+            }
+            cur.comm_read = true;
+            let name = cur.comm.as_bytes();
+            if self
+                .matchers
+                .prefer
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+            {
+                cur.prefer = true;
+                let b = bonus(self.opts.sort_by_rss);
+                cur.oom_score += b.oom_score;
+                cur.rss_kib += b.rss_kib;
+            }
+            if self
+                .matchers
+                .avoid
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+            {
+                cur.avoid = true;
+                let b = bonus(self.opts.sort_by_rss);
+                cur.oom_score -= b.oom_score;
+                cur.rss_kib -= b.rss_kib;
+            }
+            if self
+                .matchers
+                .ignore
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+            {
+                return Err(Skip::Ignored);
+            }
+        }
+        Ok(())
     }
 
     fn zombie_main_thread_warning(&self, dir: &mut ProcDir, cur: &mut Cur) {

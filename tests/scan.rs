@@ -30,6 +30,8 @@ struct P {
     oom_score: i32,
     oom_score_adj: i32,
     uid: u32,
+    /// stat field 9 (PF_KTHREAD marks kernel threads).
+    flags: u64,
 }
 
 fn p(pid: i32, comm: &'static str, oom_score: i32, rss_pages: i64) -> P {
@@ -44,6 +46,7 @@ fn p(pid: i32, comm: &'static str, oom_score: i32, rss_pages: i64) -> P {
         oom_score,
         oom_score_adj: 0,
         uid: 1000,
+        flags: 0,
     }
 }
 
@@ -69,13 +72,14 @@ impl Tree {
         let d = self.dir.join(pr.pid.to_string());
         std::fs::create_dir_all(&d).unwrap();
         let stat = format!(
-            "{} ({}) {} {} {} {} 0 -1 0 0 0 0 0 0 0 0 0 20 0 {} 0 {} 1000 {} {}\n",
+            "{} ({}) {} {} {} {} 0 -1 {} 0 0 0 0 0 0 0 0 20 0 {} 0 {} 1000 {} {}\n",
             pr.pid,
             pr.comm,
             pr.state,
             pr.ppid,
             pr.pid,
             pr.pid,
+            pr.flags,
             pr.threads,
             pr.starttime,
             pr.rss_pages,
@@ -142,6 +146,7 @@ fn highest_oom_score_then_rss_then_lowest_pid() {
 fn skip_rules() {
     let mut kthread = p(20, "kworker/0:1", 900, 0);
     kthread.ppid = 2;
+    kthread.flags = earlyoom::procfs::PF_KTHREAD;
     let mut zombie = p(21, "defunct", 950, 0);
     zombie.state = 'Z';
     let mut never = p(22, "sshd", 980, 100);
@@ -164,6 +169,15 @@ fn skip_rules() {
         ..DEFAULT
     };
     assert_eq!(t.pick(ign_root, Matchers::default()), Some(24));
+}
+
+/// Inside a PID namespace pid 2 is an ordinary process: its children are not kernel threads.
+#[test]
+fn children_of_pid_2_in_a_container_are_eligible() {
+    let mut child = p(40, "app", 900, 10);
+    child.ppid = 2;
+    let t = Tree::new("ns", &[p(2, "sh", 100, 10), child]);
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(40));
 }
 
 #[test]
@@ -458,6 +472,7 @@ fn survey_explains_every_process() {
     use earlyoom::victim::Skip;
     let mut kthread = p(20, "kworker/0:1", 900, 0);
     kthread.ppid = 2;
+    kthread.flags = earlyoom::procfs::PF_KTHREAD;
     let mut never = p(22, "sshd", 980, 100);
     never.oom_score_adj = -1000;
     let mut rootd = p(23, "rootd", 700, 100);
