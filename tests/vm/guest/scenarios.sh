@@ -308,6 +308,18 @@ sc_livelock() {
 	echo 500M >$cg/memory.max
 	echo 0 >$cg/memory.swap.max 2>/dev/null || true
 	start_common $BASE_ARGS
+	# earlyoomctl audit on this box, with and without the guard in the options it audits:
+	# the no-swap band between memory.high and memory.max must be critical (exit 2) without
+	# the guard, and not critical with it.
+	audit_off=''
+	audit_on=''
+	if [ -x /lab/bin/earlyoomctl ]; then
+		/lab/bin/earlyoomctl audit -r 1 >"$T/audit-off.txt" 2>&1
+		audit_off=$?
+		/lab/bin/earlyoomctl audit -r 1 --livelock-guard >"$T/audit-on.txt" 2>&1
+		audit_on=$?
+		sed 's/^/LAB-AUDIT: /' "$T/audit-off.txt"
+	fi
 	HB=$(spawn heartbeat heartbeat --name heartbeat --cgroup $cg)
 	(first_at_high $cg "$T/plateau" &)
 	(trace_cgroup $cg "$T/trace" &)
@@ -374,6 +386,15 @@ sc_livelock() {
 	jnum pressure_full_total_ms "$((full_total / 1000))"
 	jnum memory_current_mib "$((current / 1048576))"
 	jstr guard_line "$(grep -o 'livelock guard: cgroup.*' "$T/daemon.log" | head -n1)"
+	jnum audit_exit_guard_off "$audit_off"
+	jnum audit_exit_guard_on "$audit_on"
+	if [ "$SLOT" = ours ] && [ -n "$EXPECT" ]; then
+		check "earlyoomctl audit did not flag the livelock band as critical (exit ${audit_off:-none})" \
+			[ "$audit_off" = 2 ]
+		check "earlyoomctl audit did not name the cgroup 'work'" grep -q 'livelock-band work' "$T/audit-off.txt"
+		check "earlyoomctl audit still critical with --livelock-guard (exit ${audit_on:-none})" \
+			at_most "$audit_on" 1
+	fi
 	case $EXPECT in
 	kill)
 		check "hog not killed by the daemon ($hog_d)" one_of "$hog_d" SIGTERM SIGKILL
