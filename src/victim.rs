@@ -239,6 +239,24 @@ struct Cur {
     avoid: bool,
 }
 
+impl Cur {
+    /// A fresh record: every number "not set" (-9999), as earlyoom's.
+    fn new(pid: i32) -> Cur {
+        Cur {
+            pid,
+            uid: NOT_SET,
+            oom_score: NOT_SET,
+            oom_score_adj: NOT_SET,
+            rss_kib: NOT_SET as i64,
+            starttime: 0,
+            comm: Text::new(),
+            comm_read: false,
+            prefer: false,
+            avoid: false,
+        }
+    }
+}
+
 impl Scanner {
     pub fn new(root: ProcRoot, opts: Options, matchers: Matchers) -> Scanner {
         Scanner {
@@ -279,18 +297,7 @@ impl Scanner {
             if only.is_some_and(|set| set.binary_search(&pid).is_err()) {
                 return;
             }
-            let mut cur = Cur {
-                pid,
-                uid: NOT_SET,
-                oom_score: NOT_SET,
-                oom_score_adj: NOT_SET,
-                rss_kib: NOT_SET as i64,
-                starttime: 0,
-                comm: Text::new(),
-                comm_read: false,
-                prefer: false,
-                avoid: false,
-            };
+            let mut cur = Cur::new(pid);
             let floor = if pid == self.my_pid {
                 NOBODY
             } else {
@@ -435,18 +442,7 @@ impl Scanner {
         let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
         let mut dents = std::mem::take(&mut self.dents);
         let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
-            let mut cur = Cur {
-                pid,
-                uid: NOT_SET,
-                oom_score: NOT_SET,
-                oom_score_adj: NOT_SET,
-                rss_kib: NOT_SET as i64,
-                starttime: 0,
-                comm: Text::new(),
-                comm_read: false,
-                prefer: false,
-                avoid: false,
-            };
+            let mut cur = Cur::new(pid);
             let mut skip = self.evaluate(&mut dir, &mut cur, None).err();
             if pid == self.my_pid && skip.is_none() {
                 skip = Some(Skip::Myself);
