@@ -539,3 +539,51 @@ fn dryrun_sends_nothing() {
     let _ = hog.child.kill();
     let _ = hog.child.wait();
 }
+
+/// Fault: hooks that hang (or fail) never hold up the kill or the loop. A `-P` program that
+/// does not exit gets earlyoom's 200 ms and is left running; a `-N` program that hangs is
+/// not waited for at all. (The hanging hooks end on their own after 20 s.)
+#[test]
+fn hanging_hooks_do_not_block_the_kill() {
+    if !need_root() {
+        return;
+    }
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("hang");
+    let hang = dir.path().join("hang.sh");
+    std::fs::write(&hang, "#!/bin/sh\nexec sleep 20\n").unwrap();
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let failing = dir.path().join("fail.sh");
+    std::fs::write(&failing, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (pre, post) in [(&hang, &hang), (&failing, &failing)] {
+        let (mib, m) = plan();
+        let mut hog = spawn_hog(&format!("mib={mib}"));
+        let mut args = base_args(&m);
+        args.extend([
+            "-P".into(),
+            pre.display().to_string(),
+            "-N".into(),
+            post.display().to_string(),
+        ]);
+        let d = start(&args);
+        let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert!(d.wait_log("exited after", 5), "{}", d.log());
+        let log = d.stop();
+        if pre == &hang {
+            assert!(
+                log.contains("notify_spawn_subprocess: timeout waiting for process"),
+                "{log}"
+            );
+            // The signal followed the -P timeout within a second (200 ms + scheduling).
+            let secs: f64 = log
+                .lines()
+                .find_map(|l| l.split("exited after ").nth(1))
+                .and_then(|s| s.trim_end_matches(" seconds").parse().ok())
+                .unwrap();
+            assert!(secs < 5.0, "{log}");
+        }
+        assert!(!log.contains("did not exit"), "{log}");
+    }
+}
