@@ -367,6 +367,12 @@ fn bounded(opt: &'static str, arg: &[u8], lo: f64, hi: f64) -> Result<f64, Fatal
     Err(Fatal::Option { opt, err })
 }
 
+/// `-M`/`-S` upper limit: `Total * 100 / 99` in integer math (main.c:237-258), saturating
+/// instead of overflowing for absurd totals from a fake /proc/meminfo.
+fn size_limit(total_kib: i64) -> i64 {
+    (i128::from(total_kib) * 100 / 99).clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
+
 /// A getopt_long "?" return: glibc's diagnostic then earlyoom's hint, exit 13.
 fn usage_error(events: &mut Vec<Event>, argv0: &[u8], msg: &[u8]) -> Fatal {
     let mut line = argv0.to_vec();
@@ -440,11 +446,11 @@ impl Parser<'_> {
                 self.have_s = true;
             }
             Opt::Short(b'M') => {
-                let limit = self.totals.mem_total_kib * 100 / 99;
+                let limit = size_limit(self.totals.mem_total_kib);
                 self.mem_kib = Some(self.tuple(b'M', arg, limit)?);
             }
             Opt::Short(b'S') => {
-                let limit = self.totals.swap_total_kib * 100 / 99;
+                let limit = size_limit(self.totals.swap_total_kib);
                 let t = self.tuple(b'S', arg, limit)?;
                 if self.totals.swap_total_kib == 0 {
                     // Reachable only with `-S nan`: any positive value exceeds the limit 0.
@@ -520,14 +526,16 @@ impl Parser<'_> {
     }
 
     /// `-M`/`-S` become percentages of MemTotal/SwapTotal; with `-m`/`-s` too, the element-wise
-    /// minimum wins regardless of argv order (main.c:367-394).
+    /// minimum wins regardless of argv order (main.c:367-394). earlyoom's `min(a, b)` is
+    /// `a < b ? a : b`, which keeps a NaN in `b`; `f64::min` would drop it (found by fuzzing).
     fn merge_sizes(&mut self) {
+        let c_min = |a: f64, b: f64| if a < b { a } else { b };
         if let Some(t) = self.mem_kib {
             let total = self.totals.mem_total_kib as f64;
             let (term, kill) = (100.0 * t.term / total, 100.0 * t.kill / total);
             if self.have_m {
-                self.cfg.mem_term_percent = self.cfg.mem_term_percent.min(term);
-                self.cfg.mem_kill_percent = self.cfg.mem_kill_percent.min(kill);
+                self.cfg.mem_term_percent = c_min(self.cfg.mem_term_percent, term);
+                self.cfg.mem_kill_percent = c_min(self.cfg.mem_kill_percent, kill);
             } else {
                 self.cfg.mem_term_percent = term;
                 self.cfg.mem_kill_percent = kill;
@@ -537,8 +545,8 @@ impl Parser<'_> {
             let total = self.totals.swap_total_kib as f64;
             let (term, kill) = (100.0 * t.term / total, 100.0 * t.kill / total);
             if self.have_s {
-                self.cfg.swap_term_percent = self.cfg.swap_term_percent.min(term);
-                self.cfg.swap_kill_percent = self.cfg.swap_kill_percent.min(kill);
+                self.cfg.swap_term_percent = c_min(self.cfg.swap_term_percent, term);
+                self.cfg.swap_kill_percent = c_min(self.cfg.swap_kill_percent, kill);
             } else {
                 self.cfg.swap_term_percent = term;
                 self.cfg.swap_kill_percent = kill;
@@ -979,6 +987,11 @@ mod tests {
             stderr_text(&r).contains("warning: -S: total swap is zero, using default percentages")
         );
         assert_eq!(cfg(&["-S", "nan"]).swap_term_percent, 10.0);
+        // earlyoom's min keeps a NaN from -M (found by fuzzing): SIGKILL never fires.
+        let c = cfg(&["-m", "10", "-M", ",nan"]);
+        assert_eq!(c.mem_term_percent, 0.0);
+        assert!(c.mem_kill_percent.is_nan());
+        assert_eq!(size_limit(i64::MAX), i64::MAX);
     }
 
     #[test]

@@ -68,7 +68,9 @@ fn entry(buf: &[u8], key: &'static str) -> Result<i64, EntryError> {
             .ok_or(missing(libc::ERANGE))?;
     }
     if neg && v != 0 {
-        return Err(missing(0));
+        // earlyoom's get_entry returns the negative value as an error code, and
+        // get_entry_fatal prints strerror(-val).
+        return Err(missing(i32::try_from(v).unwrap_or(0)));
     }
     Ok(v)
 }
@@ -88,10 +90,24 @@ pub fn parse(buf: &[u8]) -> Result<MemInfo, EntryError> {
             let cached = entry(buf, "Cached:")?;
             let buffers = entry(buf, "Buffers:")?;
             let shmem = entry(buf, "Shmem:")?;
-            (free + cached + buffers - shmem, true)
+            let sum = free
+                .checked_add(cached)
+                .and_then(|s| s.checked_add(buffers))
+                .ok_or(EntryError {
+                    key: "MemFree:",
+                    errno: libc::ERANGE,
+                })?;
+            (sum - shmem, true)
         }
     };
-    let user_mem_total_kib = mem_available_kib + anon_pages_kib;
+    // No kernel reports values near i64::MAX, but a corrupted or fake /proc could: an
+    // overflow here would wrap to a negative total and decide SIGKILL (found by fuzzing).
+    let user_mem_total_kib = mem_available_kib
+        .checked_add(anon_pages_kib)
+        .ok_or(EntryError {
+            key: "AnonPages:",
+            errno: libc::ERANGE,
+        })?;
     let mem_available_percent = mem_available_kib as f64 * 100.0 / user_mem_total_kib as f64;
     let swap_free_percent = if swap_total_kib > 0 {
         swap_free_kib as f64 * 100.0 / swap_total_kib as f64
@@ -235,6 +251,17 @@ mod tests {
         assert_eq!(parse(b"\0\xff garbage").unwrap_err().key, "MemTotal:");
         let huge = b"MemTotal: 99999999999999999999 kB\n";
         assert_eq!(parse(huge).unwrap_err().errno, libc::ERANGE);
+        // Found by fuzzing: values that overflow "user mem total" are an error, not a wrap.
+        let sum = b"MemTotal: 1 kB\nSwapTotal: 0 kB\nAnonPages: 9223372036854775807 kB\nSwapFree: 0 kB\nMemAvailable: 1 kB\n";
+        assert_eq!(
+            parse(sum).unwrap_err(),
+            EntryError {
+                key: "AnonPages:",
+                errno: libc::ERANGE
+            }
+        );
+        // A negative value: earlyoom prints strerror(-value).
+        assert_eq!(parse(b"MemTotal: -5 kB\n").unwrap_err().errno, 5);
         // Without MemAvailable every fallback entry becomes required.
         let no_shmem = b"MemTotal: 1 kB\nSwapTotal: 0 kB\nAnonPages: 1 kB\nSwapFree: 0 kB\nMemFree: 1 kB\nCached: 1 kB\nBuffers: 1 kB\n";
         assert_eq!(parse(no_shmem).unwrap_err().key, "Shmem:");
