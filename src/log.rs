@@ -140,9 +140,24 @@ pub fn emit_bytes(level: Level, msg: &[u8]) {
     if color {
         line.push(b"\x1b[0m");
     }
-    // Errors (EPIPE on a closed stdout, EAGAIN) are dropped: an OOM killer must keep killing
-    // even when nobody reads its output.
-    let _ = sys::write_all(fd, line.as_bytes());
+    write_line(fd, line.as_bytes());
+}
+
+/// Writes one message unless that would block. An OOM killer must keep killing when nobody
+/// reads its output: a full pipe (a stuck reader) drops the line instead of blocking the
+/// loop, and errors (EPIPE on a closed stdout; std ignores SIGPIPE) are dropped too. A line
+/// is at most 4 KiB, one pipe page, so a pipe that polls writable takes it whole.
+fn write_line(fd: i32, msg: &[u8]) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let ready = unsafe { libc::poll(&mut p, 1, 0) };
+    if ready == 1 && p.revents & libc::POLLOUT != 0 {
+        let _ = sys::write_all(fd, msg);
+    }
 }
 
 /// Formats and emits a message at `level`.
@@ -157,7 +172,7 @@ pub fn emit(level: Level, args: fmt::Arguments<'_>) {
 
 /// A plain `fprintf(stderr, ...)` line: never coloured, never sent to syslog.
 pub fn plain_bytes(msg: &[u8]) {
-    let _ = sys::write_all(2, msg);
+    write_line(2, msg);
 }
 
 pub fn plain(args: fmt::Arguments<'_>) {

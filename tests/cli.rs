@@ -889,3 +889,53 @@ fn syslog_applies_from_its_position() {
         assert!(errs.is_empty(), "{}", describe(args, &errs, r));
     }
 }
+
+/// Fault: nobody reads stdout (a stuck log reader) and the pipe is full. earlyoom would block
+/// in write(2) and stop watching memory; ours drops the lines and keeps polling.
+#[test]
+fn a_full_stdout_pipe_never_blocks_the_daemon() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut child = Command::new(BIN)
+        .args(["-d", "-r", "0.1"])
+        .env_remove("POSIXLY_CORRECT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    // Shrink the pipe to one page so that the startup debug table alone fills it.
+    // SAFETY: fcntl on a pipe fd we own.
+    unsafe { libc::fcntl(out.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    let mut err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = tx.send(s.clone());
+        }
+    });
+    // The banner after the self-test comes only if the debug table did not block it.
+    let t = std::time::Instant::now();
+    let mut seen = String::new();
+    while !seen.contains("mem total:") && t.elapsed() < Duration::from_secs(10) {
+        if let Ok(s) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen = s;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(out);
+    assert!(
+        seen.contains("mem total:"),
+        "daemon blocked on a full stdout: {seen}"
+    );
+    assert!(still_running, "daemon died with a full stdout");
+}
