@@ -72,12 +72,21 @@ pub struct Sample {
     pub file: u64,
 }
 
+/// Largest interface file read (memory.stat is ~1.5-3 KiB on 6.x kernels).
+const READ_MAX: usize = 16 * 1024;
+
+/// Reads `dir/file` into `buf` through a stack path and one pread: the guard samples every
+/// watched cgroup on every poll, so this must not allocate once `buf` has grown to READ_MAX.
 fn read(dir: &Path, file: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
-    use std::io::Read;
-    buf.clear();
-    let mut f = std::fs::File::open(dir.join(file)).map_err(Errno::from)?;
-    f.read_to_end(buf).map_err(Errno::from)?;
-    Ok(())
+    use std::os::unix::ffi::OsStrExt;
+    let mut path = crate::sys::CPath::new();
+    if !(path.push(dir.as_os_str().as_bytes()) && path.push(b"/") && path.push(file.as_bytes())) {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    buf.resize(READ_MAX, 0);
+    let n = crate::sys::read_at(libc::AT_FDCWD, &path, buf);
+    buf.truncate(*n.as_ref().unwrap_or(&0));
+    n.map(|_| ())
 }
 
 fn bad() -> Errno {

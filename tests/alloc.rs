@@ -1,7 +1,9 @@
 //! Budget test: the steady state allocates nothing (one poll, and one victim scan over the real
 //! /proc), counted by a global allocator that counts every allocation in this test binary.
 
+use earlyoom::cgroup::CgroupRoot;
 use earlyoom::cli::Config;
+use earlyoom::guard::{Guard, GuardConfig};
 use earlyoom::kill::RealSys;
 use earlyoom::monitor::Daemon;
 use earlyoom::procfs::ProcRoot;
@@ -110,4 +112,38 @@ fn a_scan_allocates_nothing() {
         });
         assert_eq!(n, 0, "allocations in 10 scans of /proc");
     }
+}
+
+/// With `--livelock-guard`, every poll samples every watched cgroup: that allocates nothing
+/// either (discovery, every 10 s, may).
+#[test]
+fn a_guard_sample_allocates_nothing() {
+    let _g = ONE_AT_A_TIME.lock().unwrap();
+    let root = std::env::temp_dir().join(format!("eoom-alloc-cg-{}", std::process::id()));
+    let cg = root.join("work");
+    std::fs::create_dir_all(&cg).unwrap();
+    std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+    std::fs::write(root.join("memory.pressure"), "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").unwrap();
+    for (f, v) in [
+        ("memory.high", "314572800\n"),
+        ("memory.current", "330000000\n"),
+        ("memory.max", "524288000\n"),
+        ("memory.swap.max", "0\n"),
+        ("memory.swap.current", "0\n"),
+        ("memory.events", "low 0\nhigh 1000\nmax 0\noom 0\noom_kill 0\n"),
+        ("memory.pressure", "some avg10=80.00 avg60=70.00 avg300=20.00 total=9000000\nfull avg10=78.00 avg60=69.00 avg300=19.00 total=8000000\n"),
+        ("memory.stat", "anon 328000000\nfile 1000000\nkernel 2000000\n"),
+    ] {
+        std::fs::write(cg.join(f), v).unwrap();
+    }
+    let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
+    g.check(0); // discovery and warm-up
+    assert_eq!(g.watched.len(), 1);
+    let n = count(|| {
+        for _ in 0..20 {
+            std::hint::black_box(g.check(0));
+        }
+    });
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(n, 0, "allocations in 20 guard samples");
 }
