@@ -43,8 +43,20 @@ impl<S: Sys> Daemon<S> {
         matchers: Matchers,
         sys: S,
     ) -> Result<Daemon<S>, Fatal> {
-        let limits = Limits::from(&cfg);
         let mem = meminfo::Reader::open(&root.0)?;
+        Ok(Daemon::with_reader(cfg, root, mem, matchers, sys))
+    }
+
+    /// As [`Daemon::new`], keeping the /proc/meminfo reader startup already opened (earlyoom
+    /// reads meminfo once before parsing options and keeps that file open).
+    pub fn with_reader(
+        cfg: Config,
+        root: ProcRoot,
+        mem: meminfo::Reader,
+        matchers: Matchers,
+        sys: S,
+    ) -> Daemon<S> {
+        let limits = Limits::from(&cfg);
         let scanner = Scanner::new(
             root.clone(),
             Options {
@@ -60,7 +72,7 @@ impl<S: Sys> Daemon<S> {
             post_hook: cfg.notify_ext.clone(),
             pre_hook: cfg.pre_hook.clone(),
         };
-        Ok(Daemon {
+        Daemon {
             killer: Killer::new(sys, kcfg, limits),
             cfg,
             limits,
@@ -72,7 +84,7 @@ impl<S: Sys> Daemon<S> {
             metrics_countdown_ms: 0,
             metrics_failing: false,
             report_countdown_ms: 0,
-        })
+        }
     }
 
     fn sysrq_path(&self) -> Vec<u8> {
@@ -374,12 +386,11 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
         Parsed::Exit => return Ok(()),
         Parsed::Run(c) => *c,
     };
-    drop(mem);
     let matchers = Matchers::from_config(&cfg)?;
     if cfg.set_priority {
         raise_priority(&root);
     }
-    let mut d = Daemon::new(cfg, root, matchers, RealSys)?;
+    let mut d = Daemon::with_reader(cfg, root, mem, matchers, RealSys);
     if d.cfg.livelock_guard {
         let gcfg = GuardConfig {
             window_s: d.cfg.livelock_window_s,
