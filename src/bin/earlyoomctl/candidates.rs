@@ -202,6 +202,19 @@ pub fn comm_cell(s: &str) -> String {
         .collect()
 }
 
+/// The columns every row shares: pid, uid, comm, oom_score, oom_score_adj, RSS.
+fn process_cells(r: &Row) -> String {
+    format!(
+        "{:>8} {:>6} {:<16} {:>9} {:>5} {:>10}",
+        r.pid,
+        opt(r.uid),
+        comm_cell(&r.comm),
+        opt(r.oom_score),
+        opt(r.oom_score_adj),
+        r.rss_kib.map_or("-".into(), units::kib)
+    )
+}
+
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
@@ -367,14 +380,9 @@ pub fn human(s: &Survey, opts: &Effective, all: bool, limit: usize) -> String {
         });
         let _ = writeln!(
             o,
-            "{:>4} {:>8} {:>6} {:<16} {:>9} {:>5} {:>10}  {:<14} {:>10}",
+            "{:>4} {}  {:<14} {:>10}",
             r.rank.unwrap_or(0),
-            r.pid,
-            opt(r.uid),
-            comm_cell(&r.comm),
-            opt(r.oom_score),
-            opt(r.oom_score_adj),
-            r.rss_kib.map_or("-".into(), units::kib),
+            process_cells(r),
             adjustment_text(r, s.sort_by_rss),
             key
         );
@@ -401,14 +409,9 @@ pub fn human(s: &Survey, opts: &Effective, all: bool, limit: usize) -> String {
         for r in skipped {
             let _ = writeln!(
                 o,
-                "{:>4} {:>8} {:>6} {:<16} {:>9} {:>5} {:>10}  {}",
+                "{:>4} {}  {}",
                 "",
-                r.pid,
-                opt(r.uid),
-                comm_cell(&r.comm),
-                opt(r.oom_score),
-                opt(r.oom_score_adj),
-                r.rss_kib.map_or("-".into(), units::kib),
+                process_cells(r),
                 skip_reason(r.skip.unwrap_or(Skip::NotLarger))
             );
         }
