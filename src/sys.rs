@@ -240,15 +240,27 @@ pub fn process_mrelease(pidfd: i32) -> Result<(), Errno> {
 
 /// Waits up to `ms` for the pidfd to become readable, which the kernel signals when the whole
 /// thread group has exited (pidfd_open(2), "poll"). Returns true when the process is gone.
+/// The wait is bounded by `ms` even under a storm of signals: after EINTR, poll is called
+/// again with only what is left of `ms` (retrying with the whole `ms` again would let a
+/// signal every few ms stretch a 200 ms `-P` wait forever).
 pub fn pidfd_wait_exit(pidfd: i32, ms: i32) -> bool {
     let mut p = libc::pollfd {
         fd: pidfd,
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one valid pollfd.
-    let rc = retry(|| unsafe { libc::poll(&mut p, 1, ms) });
-    rc > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+    let deadline = monotonic_secs() + f64::from(ms.max(0)) / 1000.0;
+    let mut left = ms;
+    loop {
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, left) };
+        if rc >= 0 || Errno::last().0 != libc::EINTR {
+            return rc > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+        }
+        if ms >= 0 {
+            left = ((deadline - monotonic_secs()) * 1000.0).ceil().max(0.0) as i32;
+        }
+    }
 }
 
 /// Sleeps `ms` milliseconds on CLOCK_MONOTONIC, resuming after EINTR (earlyoom's sleep is
