@@ -939,3 +939,52 @@ fn a_full_stdout_pipe_never_blocks_the_daemon() {
     );
     assert!(still_running, "daemon died with a full stdout");
 }
+
+/// Fault: stdout goes away. A pipe whose reader has gone fails every write with EPIPE (and
+/// would raise SIGPIPE, which must not kill the daemon), and a stdout closed before exec
+/// must not let a later open land on fd 1 so that log lines would be written into it. In
+/// both cases the daemon must keep polling: it is still running after 1.5 s of `-r 0.1`
+/// reports with the `-d` table.
+#[test]
+fn a_vanished_stdout_never_ends_the_daemon() {
+    for closed_fd in [false, true] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["-d", "-r", "0.1"])
+            .env_remove("POSIXLY_CORRECT")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        if closed_fd {
+            // SAFETY: close(2) in the child before exec.
+            unsafe {
+                cmd.stdout(Stdio::inherit()).pre_exec(|| {
+                    libc::close(1);
+                    Ok(())
+                });
+            }
+        } else {
+            cmd.stdout(Stdio::piped());
+        }
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first line
+        std::thread::sleep(Duration::from_millis(1500));
+        let status = child.try_wait().unwrap();
+        let fd1 = std::fs::read_link(format!("/proc/{}/fd/1", child.id()));
+        let meminfo_fd = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .unwrap()
+            .flatten()
+            .find(|e| {
+                std::fs::read_link(e.path())
+                    .is_ok_and(|t| t == std::path::Path::new("/proc/meminfo"))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(status, None, "closed fd {closed_fd}: the daemon ended");
+        assert!(
+            meminfo_fd
+                .as_deref()
+                .is_some_and(|fd| fd.parse::<i32>().unwrap() > 2),
+            "closed fd {closed_fd}: /proc/meminfo is on fd {meminfo_fd:?}, stdout is {fd1:?}"
+        );
+    }
+}
