@@ -486,3 +486,52 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
         "a 300 ms wait took {w:?} under the storm"
     );
 }
+
+/// Per-pid files vanishing mid-scan, for real: while the library scans the host's /proc 200
+/// times, this test keeps starting and reaping short-lived children of its own, so pids
+/// disappear between getdents64 and the open of their files, or between two of their
+/// files. Every scan must succeed and find a victim (fixture-tree cases with missing and
+/// garbage files are in tests/scan.rs).
+#[test]
+fn processes_exiting_during_scans_are_skipped() {
+    use earlyoom::{procfs::ProcRoot, victim};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let exited = std::sync::Arc::new(AtomicU32::new(0));
+    let churn = {
+        let (stop, exited) = (stop.clone(), exited.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let kids: Vec<_> = (0..8)
+                    .filter_map(|_| Command::new("true").spawn().ok())
+                    .collect();
+                for mut k in kids {
+                    let _ = k.wait();
+                    exited.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let mut s = victim::Scanner::new(
+        ProcRoot::default(),
+        victim::Options {
+            sort_by_rss: false,
+            ignore_root_user: false,
+        },
+        victim::Matchers::default(),
+    );
+    let t = Instant::now();
+    let mut results = Vec::new();
+    while (results.len() < 200 || exited.load(Ordering::Relaxed) < 1000)
+        && t.elapsed() < Duration::from_secs(60)
+    {
+        results.push(s.scan().map(|sel| sel.victim.is_some()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    let exited = exited.load(Ordering::Relaxed);
+    assert!(exited >= 1000, "only {exited} children came and went");
+    for (i, r) in results.iter().enumerate() {
+        assert!(matches!(r, Ok(true)), "scan {i}: {r:?}");
+    }
+}
