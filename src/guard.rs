@@ -268,6 +268,13 @@ impl Guard {
 
     /// Sleeps up to `ms`, waking early when a PSI trigger fires (poll POLLPRI; POLLERR means
     /// the cgroup went away). Single-threaded: this *is* the loop's sleep.
+    ///
+    /// kernfs answers every poll of a removed cgroup's file with POLLERR, at once and forever
+    /// (kernfs_fop_poll once the node is deactivated), so a dead trigger must leave the poll
+    /// set or the loop would spin. Only the cgroups whose trigger reported it are dropped: the
+    /// others keep theirs (discovery keeps a known path as it is and would never re-arm a
+    /// trigger taken away), and a cgroup recreated under the same path is found again by the
+    /// discovery forced here, with a fresh trigger and tracker.
     pub fn wait(&mut self, ms: u32) {
         self.pollfds.clear();
         self.pollfds.extend(self.watched.iter().filter_map(|w| {
@@ -296,9 +303,12 @@ impl Guard {
             // the sleep plainly and rediscover on the next check.
             if dead {
                 self.next_discovery = f64::NEG_INFINITY;
-                for w in &mut self.watched {
-                    w.trigger = None;
-                }
+                // pollfds holds one entry per watched cgroup with a trigger, in order.
+                let mut polled = self.pollfds.iter();
+                self.watched.retain(|w| {
+                    w.trigger.is_none()
+                        || polled.next().is_none_or(|p| p.revents & libc::POLLERR == 0)
+                });
             }
             let left = ms as f64 - (sys::monotonic_secs() - t0) * 1000.0;
             if left > 0.0 {
@@ -461,6 +471,72 @@ mod tests {
         )
         .unwrap();
         assert!(trip.sample.t >= 3.5 + 5.0, "{trip:?}");
+    }
+
+    /// A cgroup directory as discovery and arm_trigger see it: a finite memory.high and a
+    /// memory.pressure that takes the trigger write (a regular file; poll never reports
+    /// POLLPRI or POLLERR on it, like a live trigger with no stall).
+    fn fake_cgroup(dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("memory.high"), "314572800\n").unwrap();
+        std::fs::write(dir.join("memory.pressure"), "").unwrap();
+    }
+
+    /// What kernfs makes of a removed cgroup's trigger: an fd whose poll reports POLLERR at
+    /// once and forever. The write end of a pipe whose read end is closed does the same.
+    fn dead_trigger() -> Fd {
+        let mut p = [0; 2];
+        // SAFETY: p is a valid 2-int array.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        drop(Fd(p[0]));
+        Fd(p[1])
+    }
+
+    fn trigger_of(g: &Guard, name: &str) -> Option<i32> {
+        let w = g.watched.iter().find(|w| w.path.ends_with(name))?;
+        Some(w.trigger.as_ref()?.raw())
+    }
+
+    /// Issue 7 (lab scenario cgroup-vanish): one watched cgroup is removed. The wait that sees
+    /// its POLLERR still sleeps its full time (no spinning on the dead fd), drops that cgroup
+    /// only, and a bystander keeps its trigger (it used to lose it for good: every trigger
+    /// was dropped and discovery never re-arms a known path). A cgroup made again under the
+    /// removed path is watched again with a fresh trigger.
+    #[test]
+    fn a_removed_cgroup_drops_only_its_own_trigger() {
+        let root = std::env::temp_dir().join(format!("earlyoom-guard-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        fake_cgroup(&root.join("vanish"));
+        fake_cgroup(&root.join("bystander"));
+        let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
+        assert_eq!(g.check(0), None); // discovers and arms both
+        let bystander = trigger_of(&g, "bystander").expect("bystander armed");
+        assert!(trigger_of(&g, "vanish").is_some());
+
+        std::fs::remove_dir_all(root.join("vanish")).unwrap();
+        let w = g.watched.iter_mut().find(|w| w.path.ends_with("vanish"));
+        w.unwrap().trigger = Some(dead_trigger());
+        let t0 = sys::monotonic_secs();
+        g.wait(200);
+        assert!(sys::monotonic_secs() - t0 >= 0.19, "woke early on POLLERR");
+        assert_eq!(g.watched.len(), 1);
+        assert_eq!(trigger_of(&g, "bystander"), Some(bystander));
+        // The dead fd is gone, so the next wait sleeps through too.
+        let t0 = sys::monotonic_secs();
+        g.wait(100);
+        assert!(sys::monotonic_secs() - t0 >= 0.09);
+
+        fake_cgroup(&root.join("vanish"));
+        assert_eq!(g.check(0), None); // the POLLERR forced a discovery
+        assert!(
+            trigger_of(&g, "vanish").is_some(),
+            "recreated cgroup not re-armed"
+        );
+        assert_eq!(trigger_of(&g, "bystander"), Some(bystander));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
