@@ -120,6 +120,15 @@ wait_for() { # wait_for FILE PATTERN SECONDS: until grep finds PATTERN in FILE
 	done
 }
 
+wait_until() { # wait_until SECONDS COMMAND...: until COMMAND succeeds (tried every 0.1 s)
+	_end=$(($(now) + $1 * 1000))
+	shift
+	until "$@"; do
+		[ "$(now)" -ge "$_end" ] && return 1
+		sleep 0.1
+	done
+}
+
 wait_dead() { # wait_dead PID SECONDS: 0 once PID is gone, 1 on timeout
 	_end=$(($(now) + $2 * 1000))
 	while alive "$1"; do
@@ -153,6 +162,40 @@ count_comm() { # count_comm NAME: processes (zombies included) whose comm is NAM
 }
 
 oom_score() { cat "/proc/$1/oom_score" 2>/dev/null; }
+
+cpu_ns() { # cpu_ns PID: CPU time PID has used so far, ns (schedstat; else stat's ticks)
+	if read -r _run _rest 2>/dev/null <"/proc/$1/schedstat"; then
+		echo "$_run"
+	else
+		# utime + stime, fields 14 and 15, in USER_HZ (100 on x86) ticks.
+		sed 's/.*) //' "/proc/$1/stat" | awk '{ printf "%.0f\n", ($12 + $13) * 10000000 }'
+	fi
+}
+
+switches() { # switches PID: its voluntary context switches so far (each sleep is one)
+	awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "/proc/$1/status"
+}
+
+# trigger_open PID CGROUP: PID holds CGROUP/memory.pressure open read-write, i.e. holds a
+# PSI trigger on it (the daemon's samples open the file read-only and close it at once).
+# A file of a removed cgroup can read back with " (deleted)" appended.
+trigger_open() {
+	set +f
+	for _f in /proc/"$1"/fd/*; do
+		case $(readlink "$_f" 2>/dev/null) in
+		"$2/memory.pressure" | "$2/memory.pressure (deleted)")
+			case $(sed -n 's/^flags:[[:space:]]*//p' "/proc/$1/fdinfo/${_f##*/}" 2>/dev/null) in
+			*2 | *6)
+				set -f
+				return 0
+				;;
+			esac
+			;;
+		esac
+	done
+	set -f
+	return 1
+}
 
 # ---------------------------------------------------------------- the daemon -------
 

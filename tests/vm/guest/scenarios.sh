@@ -273,6 +273,7 @@ sc_sentinel() {
 #     (`guard-off`, earlyoom's behaviour): nothing is killed. Without lab.expect: report.
 LIVELOCK_SECONDS=30
 lacks() { ! grep -q -- "$1" "$2"; } # lacks PATTERN FILE
+lacks_i() { ! grep -q -i -- "$1" "$2"; } # lacks_i PATTERN FILE: case-insensitive
 # trace CGROUP FILE: every 0.5 s one line "t_ms current high events_high oom_kill
 # full_total_us anon file" (the detector's inputs; tests/fixtures/guard/ are made from these).
 trace_cgroup() {
@@ -299,35 +300,28 @@ first_at_high() {
 		sleep 0.1
 	done
 }
-sc_livelock() {
-	[ -n "$EXPECT" ] || REPORT_ONLY=1
-	cg=/sys/fs/cgroup/work
+# livelock_cgroup CG: the incident's limits on cgroup CG (created if needed):
+# memory.high=300M, memory.max=500M, no swap.
+livelock_cgroup() {
 	echo +memory >/sys/fs/cgroup/cgroup.subtree_control
-	mkdir -p $cg
-	echo 300M >$cg/memory.high
-	echo 500M >$cg/memory.max
-	echo 0 >$cg/memory.swap.max 2>/dev/null || true
-	start_common $BASE_ARGS
-	# earlyoomctl audit on this box, with and without the guard in the options it audits:
-	# the no-swap band between memory.high and memory.max must be critical (exit 2) without
-	# the guard, and not critical with it.
-	audit_off=''
-	audit_on=''
-	if [ -x /lab/bin/earlyoomctl ]; then
-		/lab/bin/earlyoomctl audit -r 1 >"$T/audit-off.txt" 2>&1
-		audit_off=$?
-		/lab/bin/earlyoomctl audit -r 1 --livelock-guard >"$T/audit-on.txt" 2>&1
-		audit_on=$?
-		sed 's/^/LAB-AUDIT: /' "$T/audit-off.txt"
-	fi
-	HB=$(spawn heartbeat heartbeat --name heartbeat --cgroup $cg)
-	(first_at_high $cg "$T/plateau" &)
-	(trace_cgroup $cg "$T/trace" &)
-	HOG=$(spawn hog grow --name hog --cgroup $cg --size 400)
+	mkdir -p "$1"
+	echo 300M >"$1/memory.high"
+	echo 500M >"$1/memory.max"
+	echo 0 >"$1/memory.swap.max" 2>/dev/null || true
+}
+# livelock_run CG: the incident inside CG (set up by livelock_cgroup): a heartbeat, then a
+# hog that tries to hold 400 MiB. Returns when the hog died (plus 3 s of heartbeats) or
+# after LIVELOCK_SECONDS, with the throttle lifted and both stopped; leaves HOG, HB, t0 and
+# the cgroup's figures for livelock_report.
+livelock_run() {
+	HB=$(spawn heartbeat heartbeat --name heartbeat --cgroup "$1")
+	(first_at_high "$1" "$T/plateau" &)
+	(trace_cgroup "$1" "$T/trace" &)
+	HOG=$(spawn hog grow --name hog --cgroup "$1" --size 400)
 	t0=$(now)
 	max10=0
 	while :; do
-		full10=$(sed -n 's/^full avg10=\([0-9.]*\).*/\1/p' $cg/memory.pressure)
+		full10=$(sed -n 's/^full avg10=\([0-9.]*\).*/\1/p' "$1/memory.pressure")
 		max10=$(awk -v a="$full10" -v m="$max10" 'BEGIN { print (a > m ? a : m) }')
 		[ $(($(now) - t0)) -lt $((LIVELOCK_SECONDS * 1000)) ] && alive "$HOG" || break
 		sleep 1
@@ -338,12 +332,12 @@ sc_livelock() {
 	alive "$HOG" && hog_alive=1
 	hb_alive=0
 	alive "$HB" && hb_alive=1
-	high=$(awk '$1 == "high" { print $2 }' $cg/memory.events)
-	cg_oom_kill=$(awk '$1 == "oom_kill" { print $2 }' $cg/memory.events)
-	full_total=$(sed -n 's/^full .*total=\([0-9]*\).*/\1/p' $cg/memory.pressure)
-	current=$(cat $cg/memory.current)
+	high=$(awk '$1 == "high" { print $2 }' "$1/memory.events")
+	cg_oom_kill=$(awk '$1 == "oom_kill" { print $2 }' "$1/memory.events")
+	full_total=$(sed -n 's/^full .*total=\([0-9]*\).*/\1/p' "$1/memory.pressure")
+	current=$(cat "$1/memory.current")
 	# Lift the throttle so the heartbeat can answer SIGTERM with its summary.
-	echo max >$cg/memory.high
+	echo max >"$1/memory.high"
 	kill -KILL "$HOG" 2>/dev/null
 	kill -TERM "$HB"
 	wait_for "$T/heartbeat.out" '^heartbeat ' 10
@@ -352,7 +346,10 @@ sc_livelock() {
 	if [ -z "$gap" ]; then
 		gap=$(awk '$1 == "beat" { m = $6 } END { print m }' "$T/heartbeat.out")
 	fi
-	finish_common
+}
+# livelock_report NAME EXPECT: after livelock_run and finish_common, the livelock figures
+# and, for EXPECT kill or nokill, their pass conditions (NAME: the cgroup below the root).
+livelock_report() {
 	hog_d=$(death "$HOG")
 	hog_ms=$(death_ms "$HOG")
 	died_ms=$(diff_ms "$hog_ms" "$t0")
@@ -385,7 +382,44 @@ sc_livelock() {
 	jnum pressure_full_avg10_max "$max10"
 	jnum pressure_full_total_ms "$((full_total / 1000))"
 	jnum memory_current_mib "$((current / 1048576))"
-	jstr guard_line "$(grep -o 'livelock guard: cgroup.*' "$T/daemon.log" | head -n1)"
+	jstr guard_line "$(grep -o "livelock guard: cgroup /$1:.*" "$T/daemon.log" | head -n1)"
+	case $2 in
+	kill)
+		check "hog not killed by the daemon ($hog_d)" one_of "$hog_d" SIGTERM SIGKILL
+		check "hog died ${plateau_to_death:-never} ms after the plateau (> 15 s)" \
+			at_most "$plateau_to_death" 15000
+		check "heartbeat (the collateral service) did not survive" [ "$hb_alive" = 1 ]
+		check "heartbeat gap after the kill ${gap_after:-?} ms (>= 500 ms)" \
+			at_most "$gap_after" 499
+		check "the daemon did not explain its decision in a 'livelock guard:' line" \
+			grep -q "livelock guard: cgroup /$1: usage" "$T/daemon.log"
+		;;
+	nokill)
+		check "something was killed without --livelock-guard ($hog_d)" [ "$hog_alive" = 1 ]
+		check "the cgroup did not livelock (memory.events high $high)" [ "${high:-0}" -gt 0 ]
+		;;
+	esac
+}
+sc_livelock() {
+	[ -n "$EXPECT" ] || REPORT_ONLY=1
+	cg=/sys/fs/cgroup/work
+	livelock_cgroup $cg
+	start_common $BASE_ARGS
+	# earlyoomctl audit on this box, with and without the guard in the options it audits:
+	# the no-swap band between memory.high and memory.max must be critical (exit 2) without
+	# the guard, and not critical with it.
+	audit_off=''
+	audit_on=''
+	if [ -x /lab/bin/earlyoomctl ]; then
+		/lab/bin/earlyoomctl audit -r 1 >"$T/audit-off.txt" 2>&1
+		audit_off=$?
+		/lab/bin/earlyoomctl audit -r 1 --livelock-guard >"$T/audit-on.txt" 2>&1
+		audit_on=$?
+		sed 's/^/LAB-AUDIT: /' "$T/audit-off.txt"
+	fi
+	livelock_run $cg
+	finish_common
+	livelock_report work "$EXPECT"
 	jnum audit_exit_guard_off "$audit_off"
 	jnum audit_exit_guard_on "$audit_on"
 	if [ "$SLOT" = ours ] && [ -n "$EXPECT" ]; then
@@ -395,22 +429,6 @@ sc_livelock() {
 		check "earlyoomctl audit still critical with --livelock-guard (exit ${audit_on:-none})" \
 			at_most "$audit_on" 1
 	fi
-	case $EXPECT in
-	kill)
-		check "hog not killed by the daemon ($hog_d)" one_of "$hog_d" SIGTERM SIGKILL
-		check "hog died ${plateau_to_death:-never} ms after the plateau (> 15 s)" \
-			at_most "$plateau_to_death" 15000
-		check "heartbeat (the collateral service) did not survive" [ "$hb_alive" = 1 ]
-		check "heartbeat gap after the kill ${gap_after:-?} ms (>= 500 ms)" \
-			at_most "$gap_after" 499
-		check "the daemon did not explain its decision in a 'livelock guard:' line" \
-			grep -q 'livelock guard: cgroup /work: usage' "$T/daemon.log"
-		;;
-	nokill)
-		check "something was killed without --livelock-guard ($hog_d)" [ "$hog_alive" = 1 ]
-		check "the cgroup did not livelock (memory.events high $high)" [ "${high:-0}" -gt 0 ]
-		;;
-	esac
 }
 
 # 11. Healthy throttling: cgroup 'cache' at memory.high=200M whose growth is page cache (a
@@ -460,4 +478,103 @@ sc_healthy() {
 	check "the heartbeat was killed" [ "$hb_alive" = 1 ]
 	check "the guard acted on healthy throttling" lacks 'livelock guard: cgroup' "$T/daemon.log"
 	check "no throttling happened (memory.events high ${high:-0})" [ "${high:-0}" -gt 100 ]
+}
+
+# 12. A watched cgroup removed under the guard (`cgroup-vanish`, with --livelock-guard).
+#     Cgroup 'vanish' has the livelock's limits and a 400 MiB hog ('ahog') plateaued at its
+#     memory.high: the guard samples it with a PSI trigger open on its memory.pressure (armed
+#     at discovery: at startup, then every 10 s) and its tracker mid-episode. 'bystander'
+#     (memory.high 200M, an idle 16 MiB process, never a candidate) is watched throughout.
+#     VANISH_AFTER_S after the plateau, well inside the guard's 5 s window, the lab itself
+#     SIGKILLs ahog and rmdirs 'vanish' while the trigger fd is open; kernfs then answers
+#     every poll of that fd with POLLERR. For CPU_SECONDS the daemon's CPU time must stay
+#     small (a loop on that POLLERR would be 100 % of a CPU), it must close the dead
+#     trigger, keep the bystander's and log nothing alarming. Then cgroup 'work' gets
+#     sc_livelock's setup (livelock_cgroup/livelock_run/livelock_report): once the guard has
+#     armed a trigger on it, its hog must die of the daemon as in `livelock`.
+VANISH_AFTER_S=1.5
+CPU_SECONDS=4
+CPU_MAX_PCT=20
+rmdir_quiet() { rmdir "$1" 2>/dev/null; }
+sc_cgroup_vanish() {
+	a=/sys/fs/cgroup/vanish
+	by=/sys/fs/cgroup/bystander
+	b=/sys/fs/cgroup/work
+	livelock_cgroup $a
+	mkdir -p $by
+	echo 200M >$by/memory.high
+	start_common $BASE_ARGS
+	BY=$(spawn bystander idle --name bystander --cgroup $by --size 16)
+	wait_until 15 trigger_open "$DPID" $a || fail "the guard armed no trigger on 'vanish' (15 s)"
+	wait_until 15 trigger_open "$DPID" $by || fail "the guard armed no trigger on 'bystander' (15 s)"
+	cpu_a0=$(cpu_ns "$DPID")
+	AH=$(spawn ahog grow --name ahog --cgroup $a --size 400)
+	ta=$(now)
+	(first_at_high $a "$T/plateau-a" &)
+	wait_for "$T/plateau-a" . 30 || fail "ahog never reached memory.high of 'vanish'"
+	sleep $VANISH_AFTER_S
+	# The removal, by the lab: kill the cgroup's only process, then rmdir (EBUSY until the
+	# kernel has seen the task leave).
+	t_kill=$(now)
+	kill -KILL "$AH"
+	wait_dead "$AH" 10 || fail "ahog did not die of the lab's SIGKILL"
+	armed_a=0
+	trigger_open "$DPID" $a && armed_a=1
+	removed=0
+	wait_until 5 rmdir_quiet $a && removed=1
+	t_rm=$(now)
+	cpu0=$(cpu_ns "$DPID")
+	sw0=$(switches "$DPID")
+	sleep $CPU_SECONDS
+	t_cpu=$(now)
+	cpu1=$(cpu_ns "$DPID")
+	sw1=$(switches "$DPID")
+	closed_a=1
+	trigger_open "$DPID" $a && closed_a=0
+	kept_by=0
+	trigger_open "$DPID" $by && kept_by=1
+	# What the daemon said meanwhile, its periodic memory reports aside.
+	awk -v a="$t_kill" -v b="$t_cpu" '$1 >= a && $1 <= b && !/mem avail/' "$T/daemon.log" >"$T/after-removal.txt"
+	# The livelock in a new cgroup: first wait for the guard to watch it (next discovery).
+	livelock_cgroup $b
+	tb=$(now)
+	armed_b=0
+	wait_until 15 trigger_open "$DPID" $b && armed_b=1
+	t_armed_b=$(now)
+	livelock_run $b
+	finish_common
+	livelock_report work kill
+	ad=$(death "$AH")
+	plateau_a=$(cat "$T/plateau-a" 2>/dev/null)
+	cpu_ms=$((t_cpu - t_rm))
+	cpu_pct=$(awk -v c="$((cpu1 - cpu0))" -v w="$cpu_ms" 'BEGIN { if (w > 0) printf "%.1f", c / (w * 10000) }')
+	cpu_before=$(awk -v c="$((cpu0 - cpu_a0))" -v w="$((t_rm - ta))" 'BEGIN { if (w > 0) printf "%.1f", c / (w * 10000) }')
+	wakeups=$(awk -v n="$((sw1 - sw0))" -v w="$cpu_ms" 'BEGIN { if (w > 0) printf "%.1f", n * 1000 / w }')
+	jstr vanish_hog_death "$ad"
+	jnum t_vanish_plateau_ms "$(diff_ms "$plateau_a" "$ta")"
+	jnum t_vanish_plateau_to_kill_ms "$(diff_ms "$t_kill" "$plateau_a")"
+	jnum t_vanish_kill_to_rmdir_ms "$(diff_ms "$t_rm" "$t_kill")"
+	jbool vanish_removed "$removed"
+	jbool vanish_trigger_open_at_removal "$armed_a"
+	jbool vanish_trigger_closed_after "$closed_a"
+	jbool bystander_trigger_kept "$kept_by"
+	jnum daemon_cpu_pct_before_removal "$cpu_before"
+	jnum daemon_cpu_pct_after_removal "$cpu_pct"
+	jnum daemon_wakeups_per_s_after_removal "$wakeups"
+	jnum cpu_window_ms "$cpu_ms"
+	jstr daemon_lines_after_removal "$(cut -d' ' -f2- "$T/after-removal.txt" | tr '\n' '|')"
+	jnum t_work_armed_ms "$(diff_ms "$t_armed_b" "$tb")"
+	check "ahog died of $ad, not of the lab's SIGKILL" [ "$ad" = SIGKILL ]
+	check "the daemon signalled ahog" [ -z "$(awk -v p="$AH" '$3 == p' "$T/signals.txt")" ]
+	check "the guard acted on 'vanish'" lacks 'livelock guard: cgroup /vanish' "$T/daemon.log"
+	check "the daemon had no trigger open on 'vanish' when it was removed" [ "$armed_a" = 1 ]
+	check "rmdir of 'vanish' failed for 5 s" [ "$removed" = 1 ]
+	check "daemon used ${cpu_pct:-?} % of a CPU after the removal (>= $CPU_MAX_PCT %)" \
+		awk -v p="${cpu_pct:-100}" -v m="$CPU_MAX_PCT" 'BEGIN { exit !(p < m) }'
+	check "the daemon still holds the dead trigger of 'vanish' after $CPU_SECONDS s" [ "$closed_a" = 1 ]
+	check "the daemon dropped the bystander's trigger with the removed one" [ "$kept_by" = 1 ]
+	check "the daemon logged trouble after the removal: $(grep -i -m1 'error\|fail\|cannot\|inactive' "$T/after-removal.txt")" \
+		lacks_i 'error\|fail\|cannot\|inactive' "$T/after-removal.txt"
+	check "the guard armed no trigger on the new cgroup 'work' within 15 s" [ "$armed_b" = 1 ]
+	check "the bystander was killed ($(death "$BY"))" alive "$BY"
 }
