@@ -13,52 +13,81 @@ pub const PREHOOK_WAIT_MS: i32 = 200;
 /// earlyoom's fixed dbus-send path.
 pub const DBUS_SEND: &str = "/usr/bin/dbus-send";
 
-/// Spawned children not yet reaped. Bounded: a hook that never exits cannot make us grow.
+/// Spawned children not yet reaped, by pid. A hook that never exits cannot make us grow:
+/// past 64 live hooks the new ones are only counted, and reaped as "any child" (the daemon's
+/// only children are its hooks), so none is left a zombie holding a pid.
 pub struct Children {
     pids: [i32; 64],
+    untracked: u32,
 }
 
 impl Default for Children {
     fn default() -> Self {
-        Children { pids: [0; 64] }
+        Children {
+            pids: [0; 64],
+            untracked: 0,
+        }
     }
 }
 
 impl Children {
     fn track(&mut self, pid: i32) {
-        if let Some(slot) = self.pids.iter_mut().find(|p| **p == 0) {
-            *slot = pid;
+        match self.pids.iter_mut().find(|p| **p == 0) {
+            Some(slot) => *slot = pid,
+            None => self.untracked += 1,
         }
-        // If all 64 slots hold live hooks the new one stays a zombie until exit of the
-        // daemon; that is bounded and better than blocking.
     }
 
     /// Reaps finished children with WNOHANG, logging as earlyoom's SIGCHLD handler does.
-    /// Only our own hook children are waited for, never "any child".
+    /// Tracked hooks are waited for by pid; only when more hooks were spawned than there are
+    /// slots does it wait for "any child", which in this daemon is always one of its hooks.
     pub fn reap(&mut self) {
         for slot in self.pids.iter_mut().filter(|p| **p != 0) {
-            if reap_one(*slot) {
+            if reap_one(*slot) != Reaped::Running {
                 *slot = 0;
+            }
+        }
+        while self.untracked > 0 {
+            match reap_one(-1) {
+                Reaped::Running => break,
+                Reaped::NoChild => self.untracked = 0,
+                // "Any child" may be a tracked one that ended since the pass above.
+                Reaped::Pid(pid) => match self.pids.iter_mut().find(|p| **p == pid) {
+                    Some(slot) => *slot = 0,
+                    None => self.untracked -= 1,
+                },
             }
         }
     }
 
     pub fn pending(&self) -> usize {
-        self.pids.iter().filter(|p| **p != 0).count()
+        self.pids.iter().filter(|p| **p != 0).count() + self.untracked as usize
     }
 }
 
-/// waitpid(pid, WNOHANG); true once the child is gone.
-fn reap_one(pid: i32) -> bool {
+/// What waitpid(pid, WNOHANG) found.
+#[derive(Debug, PartialEq)]
+enum Reaped {
+    /// Still running.
+    Running,
+    /// This child was reaped (its status logged).
+    Pid(i32),
+    /// ECHILD: no such child (already reaped), or none at all for pid -1.
+    NoChild,
+}
+
+/// waitpid(pid, WNOHANG), pid -1 for any child.
+fn reap_one(pid: i32) -> Reaped {
     let mut status = 0;
-    // SAFETY: plain waitpid on our own child.
+    // SAFETY: plain waitpid on our own children.
     let rc = sys::retry(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) });
     if rc == 0 {
-        return false;
+        return Reaped::Running;
     }
     if rc < 0 {
-        return true; // ECHILD: already reaped
+        return Reaped::NoChild;
     }
+    let pid = rc;
     if libc::WIFEXITED(status) {
         crate::debug!(
             "handle_sigchld: pid {} exited, status={}\n",
@@ -74,7 +103,7 @@ fn reap_one(pid: i32) -> bool {
     } else {
         crate::debug!("handle_sigchld: pid {} status 0x{:x}\n", pid, status);
     }
-    true
+    Reaped::Pid(pid)
 }
 
 /// The victim's details as the hooks see them (kill.c:142-153).

@@ -1,0 +1,53 @@
+//! Hooks that outnumber the daemon's slots for live children are all reaped once they end
+//! (a fault of issue 7's "never dies itself": unreaped hooks would pile up as zombies, each
+//! holding a pid). Alone in its test binary on purpose: the daemon reaps its overflow hooks
+//! as "any child" (its only children are hooks), which in a shared test process would also
+//! reap other tests' children.
+
+use earlyoom::hooks::{run_program, Children};
+use earlyoom::victim::Victim;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+/// State of /proc/PID ('Z' for a zombie), None once it is gone.
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn more_live_hooks_than_slots_are_all_reaped() {
+    let dir = std::env::temp_dir().join(format!("eoom-reap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hook = dir.join("slow.sh");
+    std::fs::write(&hook, "#!/bin/sh\nexec sleep 0.5\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let victim = Victim {
+        pid: 1,
+        uid: 0,
+        oom_score: 0,
+        oom_score_adj: 0,
+        rss_kib: 0,
+        starttime: 0,
+        comm: Default::default(),
+        cmdline: Default::default(),
+    };
+    let mut c = Children::default();
+    let path = hook.to_str().unwrap().as_bytes();
+    // 70 -N hooks (not waited for), more than the 64 slots, all alive at once.
+    let pids: Vec<i32> = (0..70)
+        .map(|_| run_program(&mut c, path, &victim, 0).expect("spawned"))
+        .collect();
+    assert_eq!(c.pending(), 70);
+    c.reap();
+    assert!(c.pending() > 60, "reaped before they ended");
+    let t = Instant::now();
+    while c.pending() > 0 && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+        c.reap();
+    }
+    assert_eq!(c.pending(), 0);
+    let left: Vec<_> = pids.iter().filter_map(|&p| Some((p, state(p)?))).collect();
+    assert!(left.is_empty(), "not reaped: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
