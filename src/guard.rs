@@ -298,9 +298,16 @@ impl Guard {
             )
         };
         let dead = self.pollfds.iter().any(|p| p.revents & libc::POLLERR != 0);
+        // A live trigger that fired in the same poll as a dead one still ends the sleep
+        // (a dead kernfs file reports POLLERR|POLLPRI, so POLLPRI alone is not enough).
+        let fired = self
+            .pollfds
+            .iter()
+            .any(|p| p.revents & libc::POLLPRI != 0 && p.revents & libc::POLLERR == 0);
         if rc < 0 || dead {
             // EINTR, or a removed cgroup whose trigger now always reports POLLERR: finish
-            // the sleep plainly and rediscover on the next check.
+            // the sleep plainly (unless a live trigger fired) and rediscover on the next
+            // check.
             if dead {
                 self.next_discovery = f64::NEG_INFINITY;
                 // pollfds holds one entry per watched cgroup with a trigger, in order.
@@ -311,7 +318,7 @@ impl Guard {
                 });
             }
             let left = ms as f64 - (sys::monotonic_secs() - t0) * 1000.0;
-            if left > 0.0 {
+            if left > 0.0 && !fired {
                 sys::sleep_ms(left as u64);
             }
         }
@@ -536,6 +543,55 @@ mod tests {
             "recreated cgroup not re-armed"
         );
         assert_eq!(trigger_of(&g, "bystander"), Some(bystander));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A live trigger that fires: POLLPRI without POLLERR. An AF_UNIX stream socket with
+    /// out-of-band data pending polls that way (Linux 5.15+).
+    fn fired_trigger() -> (Fd, Fd) {
+        let mut p = [0; 2];
+        // SAFETY: p is a valid 2-int array; send reads one byte from a static.
+        unsafe {
+            assert_eq!(
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, p.as_mut_ptr()),
+                0
+            );
+            assert_eq!(libc::send(p[1], b"x".as_ptr().cast(), 1, libc::MSG_OOB), 1);
+        }
+        (Fd(p[0]), Fd(p[1]))
+    }
+
+    /// A dead trigger and a firing one in the same poll: the dead one is dropped and the
+    /// wait still ends at once for the live one (it used to sleep out the rest).
+    #[test]
+    fn a_firing_trigger_wakes_even_beside_a_dead_one() {
+        let root = std::env::temp_dir().join(format!("earlyoom-guard-fire-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        fake_cgroup(&root.join("vanish"));
+        fake_cgroup(&root.join("stalled"));
+        let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
+        assert_eq!(g.check(0), None);
+        let (live, _peer) = fired_trigger();
+        for w in &mut g.watched {
+            w.trigger = Some(if w.path.ends_with("vanish") {
+                dead_trigger()
+            } else {
+                Fd(live.0)
+            });
+        }
+        let t0 = sys::monotonic_secs();
+        g.wait(2000);
+        assert!(
+            sys::monotonic_secs() - t0 < 1.0,
+            "slept through a fired trigger"
+        );
+        assert_eq!(g.watched.len(), 1);
+        assert!(g.watched[0].path.ends_with("stalled"));
+        // `live` is owned by the watched entry now; do not close it twice.
+        std::mem::forget(live);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -967,7 +967,12 @@ fn a_vanished_stdout_never_ends_the_daemon() {
         let mut child = cmd.spawn().unwrap();
         drop(child.stdout.take()); // the reader is gone before the first line
         std::thread::sleep(Duration::from_millis(1500));
+        // Checked before anything reads /proc/PID: if the daemon had died, try_wait reaped
+        // it and the pid could already name another process.
         let status = child.try_wait().unwrap();
+        if status.is_some() {
+            panic!("closed fd {closed_fd}: the daemon ended: {status:?}");
+        }
         let fd1 = std::fs::read_link(format!("/proc/{}/fd/1", child.id()));
         let meminfo_fd = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
             .unwrap()
@@ -979,7 +984,6 @@ fn a_vanished_stdout_never_ends_the_daemon() {
             .map(|e| e.file_name().to_string_lossy().into_owned());
         let _ = child.kill();
         let _ = child.wait();
-        assert_eq!(status, None, "closed fd {closed_fd}: the daemon ended");
         assert!(
             meminfo_fd
                 .as_deref()

@@ -134,15 +134,48 @@ fn hidepid_invisible_shows_only_own_uid_and_the_kill_still_works() {
 }
 
 /// /proc mounted `hidepid=1` (noaccess): every pid directory is listed, but the files of
-/// other users' processes fail with EACCES. Those pids must be skipped one by one, not end
-/// the scan, and the hog must still be found and killed.
+/// other users' processes fail to open (EPERM, from proc_pid_permission). Those pids must be
+/// skipped one by one, not end the scan, and the hog must still be found and killed. (A
+/// file that fails with EACCES is in tests/scan.rs, `eacces_pids_are_skipped_one_by_one`.)
 #[test]
-fn hidepid_noaccess_skips_eacces_pids_and_the_kill_still_works() {
+fn hidepid_noaccess_skips_unreadable_pids_and_the_kill_still_works() {
     hidepid_scenario(c"hidepid=1", "hidepid=noaccess");
+}
+
+/// Before Linux 5.8 all mounts of procfs in a pid namespace share one superblock, so a
+/// `hidepid` mount in a private mount namespace would change the host's /proc too
+/// (Documentation/filesystems/proc.rst, "Filesystem behavior"). Such kernels skip.
+fn per_mount_procfs() -> bool {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = r
+        .trim()
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+    (major, minor) >= (5, 8)
+}
+
+/// Whether this machine lets us make a mount namespace and mount procfs in it (root
+/// without CAP_SYS_ADMIN, as in a default container, cannot).
+fn can_mount_proc() -> bool {
+    let mut probe = Command::new("true");
+    confine(
+        &mut probe,
+        Confine {
+            as_nobody: false,
+            proc_opts: Some(c"hidepid=0"),
+            nproc: None,
+        },
+    );
+    probe.status().is_ok_and(|s| s.success())
 }
 
 fn hidepid_scenario(opts: &'static CStr, shown: &str) {
     if !need_root() {
+        return;
+    }
+    if !per_mount_procfs() || !can_mount_proc() {
+        eprintln!("skipped: needs Linux >= 5.8 and the right to mount procfs");
         return;
     }
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,7 +183,13 @@ fn hidepid_scenario(opts: &'static CStr, shown: &str) {
     let table = dir.path().join("table");
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib}"));
-    let mut args = base_args(&m);
+    // Without --ignore-root-user: root's processes are candidates, so under hidepid=1 the
+    // scan really opens their files and meets the errors. As uid 65534 the daemon could not
+    // signal them anyway, and --prefer with the hog's adj 1000 make the hog the victim.
+    let mut args: Vec<String> = base_args(&m)
+        .into_iter()
+        .filter(|a| a != "--ignore-root-user")
+        .collect();
     args.push("-d".into());
     let out = std::fs::File::create(&table).unwrap();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -179,13 +218,20 @@ fn hidepid_scenario(opts: &'static CStr, shown: &str) {
     let rows = scanned_rows(&table);
     let seen: std::collections::BTreeSet<i32> = rows.iter().map(|r| r.0).collect();
     assert!(seen.contains(&hog.pid), "{table}");
+    // Debug lines go to stdout with the table, as in earlyoom.
+    let denied = table
+        .lines()
+        .filter(|l| l.ends_with("error reading oom_score: Operation not permitted"))
+        .count();
     if opts == c"hidepid=2" {
-        // Invisible: nothing of another uid was even listed.
+        // Invisible: nothing of another uid was even listed, so nothing failed to open.
         let expect = std::collections::BTreeSet::from([hog.pid, daemon_pid]);
         assert_eq!(seen, expect, "{table}");
+        assert_eq!(denied, 0, "{table}");
     } else {
-        // Listed but EACCES: pid 1 is met, and no other user's row has a readable score.
+        // Listed but denied: root's pids were met, their files refused, each one skipped.
         assert!(seen.contains(&1), "{table}");
+        assert!(denied > 0, "no pid was refused:\n{table}");
         for &(pid, score, uid) in &rows {
             if uid != i64::from(NOBODY) {
                 assert_eq!(
@@ -239,7 +285,12 @@ fn hooks_deleted_after_startup_do_not_stop_the_kill() {
     std::fs::remove_file(&pre).unwrap();
     std::fs::remove_file(&post).unwrap();
     std::fs::write(&go, "").unwrap();
+    let go_time = Instant::now();
     let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
+    // From "allocate now" to the hog's death: its allocation, one poll, the failed -P spawn,
+    // the signal. A -P that held up the kill would add its 200 ms wait at least; one that
+    // blocked the loop would never let the hog die.
+    let to_death = go_time.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{}", d.log());
     assert!(d.wait_log("exited after", 5), "{}", d.log());
     assert_still_running(&mut d, 1);
@@ -252,6 +303,7 @@ fn hooks_deleted_after_startup_do_not_stop_the_kill() {
         assert!(log.contains(&line), "{line}\n{log}");
     }
     assert!(exited_after(&log) < 5.0, "{log}");
+    assert!(to_death < Duration::from_secs(5), "{to_death:?}\n{log}");
     assert_only_hog_signalled(&log, hog.pid);
 }
 
@@ -289,7 +341,12 @@ fn hooks_that_cannot_fork_do_not_stop_the_kill() {
     );
     wait_started(&d);
     std::fs::write(&go, "").unwrap();
+    let go_time = Instant::now();
     let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
+    // From "allocate now" to the hog's death: its allocation, one poll, the failed -P spawn,
+    // the signal. A -P that held up the kill would add its 200 ms wait at least; one that
+    // blocked the loop would never let the hog die.
+    let to_death = go_time.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{}", d.log());
     assert!(d.wait_log("exited after", 5), "{}", d.log());
     assert_still_running(&mut d, 1);
@@ -306,16 +363,40 @@ fn hooks_that_cannot_fork_do_not_stop_the_kill() {
         "a hook ran:\n{log}"
     );
     assert!(exited_after(&log) < 5.0, "{log}");
+    assert!(to_death < Duration::from_secs(5), "{to_death:?}\n{log}");
     assert_only_hog_signalled(&log, hog.pid);
 }
 
-/// A storm of signals at the daemon while it waits out a SIGTERM-ignoring hog: SIGSTOP and
-/// SIGCONT every few ms (after which the kernel restarts or fails some blocking calls,
-/// signal(7) "Interruption of system calls ... by stop signals") and signals whose default
-/// is to be ignored (SIGWINCH, SIGURG, SIGCHLD). The escalation to SIGKILL must still come
-/// after earlyoom's 10 s and not much later, and the daemon must go on.
+/// Stops the storm thread and joins it when dropped, so that it never outlives the daemon
+/// it signals, even when an assertion fails first (declared after the daemon, it drops
+/// before it).
+struct Storm {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Storm {
+    fn finish(&mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap())
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A storm of stop and continue signals at the daemon while it waits out a SIGTERM-ignoring
+/// hog: SIGSTOP, 1 ms, SIGCONT, 2 ms, over and over. A stopped task's blocking calls are
+/// interrupted and, without a handler, restarted by the kernel or failed with EINTR for the
+/// calls signal(7) lists under "Interruption of system calls and library functions by stop
+/// signals". The escalation to SIGKILL must still come after earlyoom's 10 s and not much
+/// later, and the daemon must go on. (The daemon installs no handler of its own, so this is
+/// all a signal can do to it; EINTR from a handler is tested on the wrappers below.)
 #[test]
-fn a_signal_storm_does_not_derail_the_kill() {
+fn a_stop_continue_storm_does_not_derail_the_kill() {
     if !need_root() {
         return;
     }
@@ -323,43 +404,34 @@ fn a_signal_storm_does_not_derail_the_kill() {
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib},ignore_term"));
     let mut d = start_confined(&base_args(&m), Confine::default());
-    // The daemon is our unreaped child until d.stop(), so its pid cannot be reused while
-    // the storm runs: every signal below reaches the daemon and nothing else.
-    let pid = d.child.id() as i32;
+    // Through a pidfd taken while the daemon is our unreaped child: it names that process
+    // for good, so no signal can reach a later holder of the pid.
+    let pidfd = earlyoom::sys::pidfd_open(d.child.id() as i32).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let storm = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
+    let mut storm = Storm {
+        stop: stop.clone(),
+        thread: Some(std::thread::spawn(move || {
             let mut sent = 0u64;
+            let send = |sig| earlyoom::sys::pidfd_send_signal(pidfd.raw(), sig).is_ok();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for sig in [libc::SIGSTOP, libc::SIGCONT, libc::SIGWINCH, libc::SIGURG] {
-                    // SAFETY: signals our own unreaped child.
-                    unsafe { libc::kill(pid, sig) };
-                    sent += 1;
-                    if sig == libc::SIGSTOP {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGCHLD) };
-                sent += 1;
+                sent += u64::from(send(libc::SIGSTOP));
+                std::thread::sleep(Duration::from_millis(1));
+                sent += u64::from(send(libc::SIGCONT));
                 std::thread::sleep(Duration::from_millis(2));
             }
-            // SAFETY: as above; never leave it stopped.
-            unsafe { libc::kill(pid, libc::SIGCONT) };
+            send(libc::SIGCONT); // never leave it stopped
             sent
-        })
+        })),
     };
     let status = wait_exit(&mut hog.child, 40);
     let logged = d.wait_log("exited after", 5);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = storm.join().unwrap();
+    let sent = storm.finish();
     let status = status.expect("hog was not killed");
     assert!(logged, "{}", d.log());
     assert_still_running(&mut d, 1);
     let log = d.stop();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{log}");
-    assert!(sent > 1000, "only {sent} signals sent");
+    assert!(sent > 1000, "only {sent} signals delivered");
     let esc: f64 = log
         .lines()
         .find_map(|l| l.strip_prefix("escalating to SIGKILL after "))
@@ -388,15 +460,25 @@ extern "C" fn count_hit(_: libc::c_int) {
 fn an_eintr_storm_on_the_syscall_wrappers() {
     use earlyoom::{meminfo, procfs::ProcRoot, sys, victim};
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    /// Puts the previous SIGUSR2 disposition back when the test ends, however it ends.
+    struct Restore(libc::sigaction);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: reinstalls the action saved below.
+            unsafe { libc::sigaction(libc::SIGUSR2, &self.0, std::ptr::null_mut()) };
+        }
+    }
     // SAFETY: installs a handler that only bumps an atomic; SIGUSR2 is sent by this test
     // alone, and only to its own worker thread.
-    unsafe {
+    let _restore = unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
+        let mut old: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = count_hit as *const () as usize;
         sa.sa_flags = 0; // no SA_RESTART: interrupted calls fail with EINTR
         libc::sigemptyset(&mut sa.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()), 0);
-    }
+        assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, &mut old), 0);
+        Restore(old)
+    };
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let worker = std::thread::spawn(move || {
@@ -463,8 +545,13 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
         // SAFETY: the worker thread is alive until it sends its report (joined below).
         unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
         std::thread::sleep(Duration::from_micros(100));
-        if let Ok(r) = done_rx.try_recv() {
-            break r;
+        match done_rx.try_recv() {
+            Ok(r) => break r,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                worker.join().expect("the worker panicked");
+                unreachable!("the worker ended without a report");
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
         // Everything above takes ~2 s unloaded; a stuck wrapper never finishes.
         assert!(
@@ -487,14 +574,16 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
     );
 }
 
-/// Per-pid files vanishing mid-scan, for real: while the library scans the host's /proc 200
-/// times, this test keeps starting and reaping short-lived children of its own, so pids
-/// disappear between getdents64 and the open of their files, or between two of their
-/// files. Every scan must succeed and find a victim (fixture-tree cases with missing and
-/// garbage files are in tests/scan.rs).
+/// Per-pid files vanishing mid-scan, for real: while the library walks the host's /proc at
+/// least 200 times, this test keeps starting and reaping short-lived children of its own, so
+/// pids disappear between getdents64 and the open of their files, or between two of their
+/// files. Every walk must succeed (and every scan find a victim), and at least one pid must
+/// be seen vanishing, or the test proved nothing. (Fixture-tree cases with missing and
+/// garbage files are in tests/scan.rs.)
 #[test]
 fn processes_exiting_during_scans_are_skipped() {
     use earlyoom::{procfs::ProcRoot, victim};
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let exited = std::sync::Arc::new(AtomicU32::new(0));
@@ -522,16 +611,28 @@ fn processes_exiting_during_scans_are_skipped() {
     );
     let t = Instant::now();
     let mut results = Vec::new();
-    while (results.len() < 200 || exited.load(Ordering::Relaxed) < 1000)
+    // The survey walks /proc with the same per-process code as the scan and says why each
+    // pid was skipped: "unreadable" means it was listed, then gone before its files were.
+    let mut vanished = 0;
+    while (results.len() < 200 || exited.load(Ordering::Relaxed) < 1000 || vanished == 0)
         && t.elapsed() < Duration::from_secs(60)
     {
         results.push(s.scan().map(|sel| sel.victim.is_some()));
+        let surveyed = s.survey(|c| {
+            vanished += usize::from(matches!(c.skip, Some(victim::Skip::Unreadable(_))));
+        });
+        results.push(surveyed.map(|()| true));
     }
     stop.store(true, Ordering::Relaxed);
     churn.join().unwrap();
     let exited = exited.load(Ordering::Relaxed);
     assert!(exited >= 1000, "only {exited} children came and went");
+    assert!(
+        vanished > 0,
+        "no pid vanished mid-walk in {} walks",
+        results.len()
+    );
     for (i, r) in results.iter().enumerate() {
-        assert!(matches!(r, Ok(true)), "scan {i}: {r:?}");
+        assert!(matches!(r, Ok(true)), "walk {i}: {r:?}");
     }
 }

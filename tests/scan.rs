@@ -512,3 +512,70 @@ fn survey_explains_every_process() {
     assert_eq!(seen[&24], (None, 900, 0)); // 600 + 300 for --prefer
     assert_eq!(seen[&25].0, Some(Skip::Ignored));
 }
+
+/// Not a test: entered when this binary is re-run (as uid 65534) with EOOM_SCAN_ROOT set;
+/// scans that proc root with the default options and prints the victim's pid.
+#[test]
+#[ignore]
+fn pick_main() {
+    let Ok(root) = std::env::var("EOOM_SCAN_ROOT") else {
+        return;
+    };
+    let mut s = Scanner::new(ProcRoot(root.into_bytes()), DEFAULT, Matchers::default());
+    s.set_my_pid(999_999);
+    match s.scan() {
+        Ok(sel) => println!("PICK {:?}", sel.victim.map(|v| v.pid)),
+        Err(e) => println!("ERROR {e:?}"),
+    }
+}
+
+/// EACCES on some pids (issue 7): files the scanning uid may not read are skipped pid by
+/// pid, and the scan goes on to the next candidate. Root reads through file modes, so the
+/// scan runs in a child of this test as uid 65534, over a fixture tree where the two
+/// largest processes have a mode-000 `oom_score` (read first) and a mode-000 `stat` (read
+/// only for a process that can still win).
+#[test]
+fn eacces_pids_are_skipped_one_by_one() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run the scan as another uid");
+        return;
+    }
+    let t = Tree::new(
+        "eacces",
+        &[
+            p(90, "score-locked", 900, 1),
+            p(91, "stat-locked", 800, 1),
+            p(92, "readable", 100, 1),
+        ],
+    );
+    // Root reads through the modes: the lock is what changes the pick.
+    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(90));
+    let lock = |f: &str| {
+        std::fs::set_permissions(t.dir.join(f), std::fs::Permissions::from_mode(0o000)).unwrap()
+    };
+    lock("90/oom_score");
+    lock("91/stat");
+    std::fs::set_permissions(&t.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "pick_main",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("EOOM_SCAN_ROOT", &t.dir)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PICK Some(92)"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
