@@ -11,6 +11,7 @@ use common::*;
 use std::ffi::CStr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -257,68 +258,23 @@ fn wait_started(d: &Daemon) {
     assert!(d.wait_log("SIGKILL when mem avail", 10), "{}", d.log());
 }
 
-/// A `-P` and a `-N` program that were there at startup (so the startup check passed) and
-/// are deleted before the kill: each spawn fails with ENOENT, the failure is logged, and
-/// the kill goes ahead at once; the daemon goes on.
-#[test]
-fn hooks_deleted_after_startup_do_not_stop_the_kill() {
+/// A `-P` and a `-N` hook that cannot run, met at a kill: the daemon starts with both hooks
+/// in place (so its startup check passes), `break_hooks` breaks them, then the hog
+/// allocates. Both spawns must fail with `error` and be logged, the hooks must not run, the
+/// kill must go ahead at once (from "allocate now" to the hog's death: its allocation, one
+/// poll, the failed spawn, the signal; a -P that held the kill up would add its 200 ms at
+/// least, one that blocked the loop would never let the hog die), and the daemon go on.
+fn broken_hooks_scenario(
+    tag: &str,
+    confined: Confine,
+    break_hooks: impl FnOnce(&[&Path]),
+    error: &str,
+) {
     if !need_root() {
         return;
     }
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = TempDir::new("deleted");
-    let (pre, _) = marker_script(dir.path(), "pre");
-    let (post, _) = marker_script(dir.path(), "post");
-    let go = dir.path().join("go");
-    let (mib, m) = plan();
-    let mut hog = spawn_hog(&format!("mib={mib},go={}", go.display()));
-    let mut args = base_args(&m);
-    args.extend([
-        "-P".into(),
-        pre.display().to_string(),
-        "-N".into(),
-        post.display().to_string(),
-    ]);
-    let mut d = start_confined(&args, Confine::default());
-    wait_started(&d);
-    assert!(!d.log().contains("not executable"), "{}", d.log());
-    std::fs::remove_file(&pre).unwrap();
-    std::fs::remove_file(&post).unwrap();
-    std::fs::write(&go, "").unwrap();
-    let go_time = Instant::now();
-    let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
-    // From "allocate now" to the hog's death: its allocation, one poll, the failed -P spawn,
-    // the signal. A -P that held up the kill would add its 200 ms wait at least; one that
-    // blocked the loop would never let the hog die.
-    let to_death = go_time.elapsed();
-    assert_eq!(status.signal(), Some(libc::SIGTERM), "{}", d.log());
-    assert!(d.wait_log("exited after", 5), "{}", d.log());
-    assert_still_running(&mut d, 1);
-    let log = d.stop();
-    for p in [&pre, &post] {
-        let line = format!(
-            "notify_spawn_subprocess: exec {} failed: No such file or directory",
-            p.display()
-        );
-        assert!(log.contains(&line), "{line}\n{log}");
-    }
-    assert!(exited_after(&log) < 5.0, "{log}");
-    assert!(to_death < Duration::from_secs(5), "{to_death:?}\n{log}");
-    assert_only_hog_signalled(&log, hog.pid);
-}
-
-/// RLIMIT_NPROC reached: the daemon runs as uid 65534 with RLIMIT_NPROC 1, which its own
-/// task already uses up, so the fork of every hook fails with EAGAIN, before the kill (-P)
-/// and after it (-N, when the hog is gone). The limit does not bind root, hence the
-/// unprivileged daemon. The kill must not wait
-/// for the hook, the hooks must not run, and the daemon must go on.
-#[test]
-fn hooks_that_cannot_fork_do_not_stop_the_kill() {
-    if !need_root() {
-        return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = TempDir::new("nproc");
+    let dir = TempDir::new(tag);
     let (pre, pre_ran) = marker_script(dir.path(), "pre");
     let (post, post_ran) = marker_script(dir.path(), "post");
     let go = dir.path().join("go");
@@ -331,21 +287,13 @@ fn hooks_that_cannot_fork_do_not_stop_the_kill() {
         "-N".into(),
         post.display().to_string(),
     ]);
-    let mut d = start_confined(
-        &args,
-        Confine {
-            as_nobody: true,
-            proc_opts: None,
-            nproc: Some(1),
-        },
-    );
+    let mut d = start_confined(&args, confined);
     wait_started(&d);
+    assert!(!d.log().contains("not executable"), "{}", d.log());
+    break_hooks(&[&pre, &post]);
     std::fs::write(&go, "").unwrap();
     let go_time = Instant::now();
     let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
-    // From "allocate now" to the hog's death: its allocation, one poll, the failed -P spawn,
-    // the signal. A -P that held up the kill would add its 200 ms wait at least; one that
-    // blocked the loop would never let the hog die.
     let to_death = go_time.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{}", d.log());
     assert!(d.wait_log("exited after", 5), "{}", d.log());
@@ -353,7 +301,7 @@ fn hooks_that_cannot_fork_do_not_stop_the_kill() {
     let log = d.stop();
     for p in [&pre, &post] {
         let line = format!(
-            "notify_spawn_subprocess: exec {} failed: Resource temporarily unavailable",
+            "notify_spawn_subprocess: exec {} failed: {error}",
             p.display()
         );
         assert!(log.contains(&line), "{line}\n{log}");
@@ -365,6 +313,38 @@ fn hooks_that_cannot_fork_do_not_stop_the_kill() {
     assert!(exited_after(&log) < 5.0, "{log}");
     assert!(to_death < Duration::from_secs(5), "{to_death:?}\n{log}");
     assert_only_hog_signalled(&log, hog.pid);
+}
+
+/// A `-P` and a `-N` program that were there at startup and are deleted before the kill:
+/// each spawn fails with ENOENT.
+#[test]
+fn hooks_deleted_after_startup_do_not_stop_the_kill() {
+    let delete = |hooks: &[&Path]| hooks.iter().for_each(|p| std::fs::remove_file(p).unwrap());
+    broken_hooks_scenario(
+        "deleted",
+        Confine::default(),
+        delete,
+        "No such file or directory",
+    );
+}
+
+/// RLIMIT_NPROC reached: the daemon runs as uid 65534 with RLIMIT_NPROC 1, which its own
+/// task already uses up, so the fork of every hook fails with EAGAIN, before the kill (-P)
+/// and after it (-N, when the hog is gone). The limit does not bind root, hence the
+/// unprivileged daemon.
+#[test]
+fn hooks_that_cannot_fork_do_not_stop_the_kill() {
+    let confined = Confine {
+        as_nobody: true,
+        proc_opts: None,
+        nproc: Some(1),
+    };
+    broken_hooks_scenario(
+        "nproc",
+        confined,
+        |_| {},
+        "Resource temporarily unavailable",
+    );
 }
 
 /// Stops the storm thread and joins it when dropped, so that it never outlives the daemon
@@ -432,11 +412,7 @@ fn a_stop_continue_storm_does_not_derail_the_kill() {
     let log = d.stop();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{log}");
     assert!(sent > 1000, "only {sent} signals delivered");
-    let esc: f64 = log
-        .lines()
-        .find_map(|l| l.strip_prefix("escalating to SIGKILL after "))
-        .and_then(|s| s.trim_end_matches(" seconds").parse().ok())
-        .unwrap_or_else(|| panic!("no escalation:\n{log}"));
+    let esc = escalated_after(&log);
     assert!(
         (9.9..20.0).contains(&esc),
         "escalated after {esc} s:\n{log}"

@@ -75,11 +75,7 @@ fn sigterm_ignored_is_escalated_to_sigkill_after_the_wait() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{log}");
     assert_only_hog_signalled(&log, hog.pid);
     // Memory stayed above the SIGKILL line, so only the time limit can have escalated.
-    let esc = log
-        .lines()
-        .find_map(|l| l.strip_prefix("escalating to SIGKILL after "))
-        .unwrap_or_else(|| panic!("no escalation:\n{log}"));
-    let secs: f64 = esc.trim_end_matches(" seconds").parse().unwrap();
+    let secs = escalated_after(&log);
     assert!(
         secs >= 9.9,
         "escalated after {secs} s, before the 10 s wait:\n{log}"

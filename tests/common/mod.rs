@@ -281,6 +281,14 @@ pub fn assert_only_hog_signalled(log: &str, hog_pid: i32) {
     }
 }
 
+/// Seconds the daemon logged in "escalating to SIGKILL after N seconds".
+pub fn escalated_after(log: &str) -> f64 {
+    log.lines()
+        .find_map(|l| l.strip_prefix("escalating to SIGKILL after "))
+        .and_then(|s| s.trim_end_matches(" seconds").parse().ok())
+        .unwrap_or_else(|| panic!("no escalation:\n{log}"))
+}
+
 pub fn wait_exit(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(secs) {
