@@ -263,7 +263,7 @@ impl Scanner {
             root,
             opts,
             matchers,
-            dents: vec![0; 32 * 1024],
+            dents: vec![0; crate::procfs::DENTS_BUF],
             file: vec![0; 1024],
             my_pid: sys::getpid(),
             last_scan_seconds: 0.0,
