@@ -9,13 +9,15 @@
 # Options (EOOM_BENCH_COMMIT=... overrides the commit shown for ours, e.g. for a build from
 # `git archive` output, which has no .git):
 #   -r RUNS     runs per measurement; the tables show medians (default 5)
+#   -F RUNS     runs of the idle-footprint measurement (default 11: cheap, and the executable's
+#               resident pages vary from run to run with the load address, see BENCHMARKS.md)
 #   -c COUNTS   process counts for the scan measurements (default "1000 10000")
 #   -S SAMPLES  "selecting victim took" samples kept per -d run (default 20)
 #   -w SECS     window of one no-debug CPU-per-scan run (default 5)
 #   -t SECS     duration of one idle-CPU run (default 60; use 600 for the final figures)
 #   -T RUNS     idle-CPU runs (default 1)
 #   -o DIR      keep the raw data in DIR (default: a new directory under /tmp)
-#   -x LIST     skip parts, comma-separated: footprint,idle,scan,syscalls,rust
+#   -x LIST     skip parts, comma-separated: footprint,idle,scan,syscalls,rust,valgrind
 #   -h          this help
 #
 # Everything runs inside a private PID namespace (unshare --pid --mount-proc), which makes the
@@ -23,7 +25,8 @@
 # signal 0 to in its startup self-test, was started by this script; leaving the namespace
 # kills whatever is left. Needs root (or unprivileged user namespaces), bash, awk, unshare;
 # cc for the idle-process helper (falls back to `sleep`, without a ballast); cargo for the
-# library bench; strace for the system-call counts (skipped without it).
+# library bench; strace for the system-call counts and valgrind for the instructions per idle
+# wake-up (each skipped without it).
 # Progress goes to stderr, the markdown tables to stdout (and to DIR/results.md).
 set -euo pipefail
 
@@ -33,6 +36,7 @@ repo=$(dirname "$here")
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 RUNS=5
+FP_RUNS=11
 COUNTS="1000 10000"
 SAMPLES=20
 WINDOW=5
@@ -40,9 +44,10 @@ IDLE_SECS=60
 IDLE_RUNS=1
 OUT=""
 SKIP=""
-while getopts "r:c:S:w:t:T:o:x:h" opt; do
+while getopts "r:F:c:S:w:t:T:o:x:h" opt; do
     case $opt in
     r) RUNS=$OPTARG ;;
+    F) FP_RUNS=$OPTARG ;;
     c) COUNTS=$OPTARG ;;
     S) SAMPLES=$OPTARG ;;
     w) WINDOW=$OPTARG ;;
@@ -162,7 +167,7 @@ EOF
     fi
     export EOOM_BENCH_INNER=1 EOOM_BENCH_OURS=$ours EOOM_BENCH_THEIRS=$theirs \
         EOOM_BENCH_OUT=$OUT EOOM_BENCH_SPAWN=$spawn EOOM_BENCH_RUST=$rust
-    exec "${ns[@]}" bash "${BASH_SOURCE[0]}" -r "$RUNS" -c "$COUNTS" -S "$SAMPLES" -w "$WINDOW" \
+    exec "${ns[@]}" bash "${BASH_SOURCE[0]}" -r "$RUNS" -F "$FP_RUNS" -c "$COUNTS" -S "$SAMPLES" -w "$WINDOW" \
         -t "$IDLE_SECS" -T "$IDLE_RUNS" -x "$SKIP"
 fi
 
@@ -247,6 +252,10 @@ median() { # median of the arguments (numbers); "n/a" if none
               if (v == int(v)) printf "%d\n", v; else printf "%.3f\n", v }'
 }
 
+range() { # range of the arguments (numbers): "MIN-MAX"
+    printf '%s\n' "$@" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'
+}
+
 ratio() { # ratio OURS THEIRS
     awk -v a="$1" -v b="$2" 'BEGIN {
         if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
@@ -287,13 +296,32 @@ name_of() { [[ $1 == "$ours" ]] && echo ours || echo theirs; }
 order() { if (($1 % 2)); then echo "$theirs $ours"; else echo "$ours $theirs"; fi; }
 
 # ----------------------------------------------------------------------- 1. idle footprint
+MAPPINGS="exe libc ld gcc heap anon other"
+
+# rss_by_mapping PID BIN: resident KiB per kind of mapping, in the order of $MAPPINGS.
+rss_by_mapping() {
+    awk -v exe="$2" -v order="$MAPPINGS" '
+        /^[0-9a-f]+-[0-9a-f]+ / {
+            p = $6
+            if (p == exe) c = "exe"
+            else if (p ~ /\/libc\.so/) c = "libc"
+            else if (p ~ /\/ld-linux/) c = "ld"
+            else if (p ~ /\/libgcc_s/) c = "gcc"
+            else if (p == "[heap]") c = "heap"
+            else if (p == "" || p == "[stack]") c = "anon"
+            else c = "other"
+        }
+        $1 == "Rss:" { r[c] += $2 }
+        END { n = split(order, k, " "); for (i = 1; i <= n; i++) printf "%d%s", r[k[i]], (i < n ? " " : "\n") }' "/proc/$1/smaps"
+}
+
 bench_footprint() {
-    local mode args bin r pid key n
+    local mode args bin r pid key n m i label
     declare -A val=()
     for mode in r0 defaults; do
         args=()
         [[ $mode == r0 ]] && args=(-r 0)
-        for ((r = 0; r < RUNS; r++)); do
+        for ((r = 0; r < FP_RUNS; r++)); do
             for bin in $(order "$r"); do
                 n=$(name_of "$bin")
                 start "fp-$n" "$bin" "${args[@]}"
@@ -307,6 +335,12 @@ bench_footprint() {
                 val[$mode.$n.Pss]+=" $(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup")"
                 val[$mode.$n.Private]+=" $(awk '$1 ~ /^Private_(Clean|Dirty):$/ {s += $2} END {print s}' "/proc/$pid/smaps_rollup")"
                 val[$mode.$n.fds]+=" $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)"
+                read -r -a m <<<"$(rss_by_mapping "$pid" "$bin")"
+                i=0
+                for key in $MAPPINGS; do
+                    val[$mode.$n.map.$key]+=" ${m[i]}"
+                    i=$((i + 1))
+                done
                 ls -l "/proc/$pid/fd" >"$OUT/fds-$n.txt" 2>&1 || true
                 halt "$pid"
             done
@@ -316,7 +350,7 @@ bench_footprint() {
     so=$(stat -c %s "$ours")
     st=$(stat -c %s "$theirs")
     emit ""
-    emit "### Idle footprint (median of $RUNS runs, read 2 s after start)"
+    emit "### Idle footprint (median of $FP_RUNS runs, read 2 s after start)"
     emit ""
     emit "| measure | ours | earlyoom | ours/earlyoom |"
     emit "| --- | ---: | ---: | ---: |"
@@ -340,6 +374,28 @@ bench_footprint() {
     emit ""
     emit "Linked against: ours \`$(ldd "$ours" 2>/dev/null | awk '/=>/{printf "%s ", $1}')\`," \
         "earlyoom \`$(ldd "$theirs" 2>/dev/null | awk '/=>/{printf "%s ", $1}')\`."
+    emit ""
+    emit "Resident KiB by mapping, \`-r 0\` (/proc/PID/smaps Rss; medians, so the rows need not add up to VmRSS):"
+    emit ""
+    emit "| mapping | ours (min-max) | earlyoom (min-max) |"
+    emit "| --- | ---: | ---: |"
+    for key in $MAPPINGS; do
+        case $key in
+        exe) label="the executable" ;;
+        libc) label="libc.so.6 (shared with every process)" ;;
+        ld) label="ld-linux (shared)" ;;
+        gcc) label="libgcc_s.so.1 (shared)" ;;
+        heap) label="[heap]" ;;
+        anon) label="anonymous + stack" ;;
+        other) label="other (vdso...)" ;;
+        esac
+        # shellcheck disable=SC2086
+        o=$(median ${val[r0.ours.map.$key]})
+        # shellcheck disable=SC2086
+        t=$(median ${val[r0.theirs.map.$key]})
+        # shellcheck disable=SC2086
+        emit "| $label | $o ($(range ${val[r0.ours.map.$key]})) | $t ($(range ${val[r0.theirs.map.$key]})) |"
+    done
 }
 
 # ----------------------------------------------------------------------------- 4. idle CPU
@@ -400,6 +456,30 @@ bench_idle() {
         t=$(median ${v[theirs.$key]})
         emit "| $label | $o | $t | $(ratio "$o" "$t") |"
     done
+    if ! skipped valgrind && command -v valgrind >/dev/null; then
+        o=$(instr_per_wakeup "$ours")
+        t=$(instr_per_wakeup "$theirs")
+        emit "| user-space instructions per wake-up (valgrind, \`-r 1\`) | $o | $t | $(ratio "$o" "$t") |"
+    fi
+}
+
+# instr_per_wakeup BIN: instructions BIN executes in user space per loop iteration at the
+# defaults (valgrind's callgrind count over 15 s minus that over 5 s, divided by the report
+# lines printed in between). Unlike CPU time per wake-up, which on a virtual machine is mostly
+# the kernel's and the hypervisor's work and varies with the neighbours' load, this count is
+# the same from run to run and shows the daemon's own code.
+instr_per_wakeup() {
+    local bin=$1 s pid lines=() instr=()
+    for s in 5 15; do
+        start vg valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin"
+        pid=$started
+        sleep "$s"
+        halt "$pid"
+        lines+=("$(count_lines 'mem avail' "$scratch/vg.out")")
+        instr+=("$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$scratch/vg.err")")
+    done
+    awk -v i0="${instr[0]:-0}" -v i1="${instr[1]:-0}" -v l0="${lines[0]}" -v l1="${lines[1]}" \
+        'BEGIN {if (l1 > l0 && i1 > i0) printf "%d\n", (i1 - i0) / (l1 - l0); else print "n/a"}'
 }
 
 # ------------------------------------------------------------------ 2. victim scan timing
