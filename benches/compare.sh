@@ -101,7 +101,7 @@ if [[ -z ${EOOM_BENCH_INNER:-} ]]; then
     [[ -n $spawn ]] || log "no cc: falling back to 'sleep' processes (slower, more memory)"
 
     # The library bench: benches/scan.rs built as a binary of a throw-away package that
-    # depends on this one (Cargo.toml has no [[bench]] harness = false stanza for it).
+    # depends on this one, so it runs inside the namespace without cargo.
     rust=""
     if ! skipped rust; then
         if command -v cargo >/dev/null; then

@@ -2,18 +2,10 @@
 //! monitoring-loop iteration (meminfo read + decision), each timed and counted by a global
 //! allocator. Read-only: it never signals anything and never touches the debug log.
 //!
-//! Built as a plain `fn main()` program. To run it through cargo, the package needs
-//!
-//! ```toml
-//! [[bench]]
-//! name = "scan"
-//! harness = false
-//! ```
-//!
-//! and then `cargo bench --bench scan -- --scans 50`. Without that stanza cargo auto-discovers
-//! this file as a libtest bench (harness = true) that contains no tests, so `cargo bench` and
-//! `cargo clippy --all-targets` still build it warning-free; compare.sh instead builds it as a
-//! binary of a throw-away package in $CARGO_TARGET_DIR that depends on this one.
+//! Built as a plain `fn main()` program: Cargo.toml declares it as `[[bench]] name = "scan"`
+//! with `harness = false`, so `cargo bench --bench scan -- --scans 50` runs it. compare.sh
+//! instead builds it as a binary of a throw-away package in $CARGO_TARGET_DIR that depends on
+//! this one, so that it can run inside the benchmark's PID namespace without cargo.
 //!
 //! Output: one `key=value` line per measurement, e.g.
 //! `scan procs=10003 scans=50 median_us=... cpu_median_us=... allocs_per_scan=0`: wall time
