@@ -146,6 +146,10 @@ fn hooks_receive_the_victims_environment() {
     }
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("hooks");
+    // Each hook records whether the victim was alive when it ran, from one read of its stat
+    // (alive: readable and not a zombie). One read, because this test reaps the dead hog
+    // concurrently: a zombie tested for existence and then for its state could be gone in
+    // between and look alive (a CI run failed that way).
     let script = |name: &str| {
         let p = dir.path().join(format!("{name}.sh"));
         let out = dir.path().join(format!("{name}.env"));
@@ -154,7 +158,8 @@ fn hooks_receive_the_victims_environment() {
             format!(
                 "#!/bin/sh\n{{ echo \"PID=$EARLYOOM_PID\"; echo \"UID=$EARLYOOM_UID\"; echo \"NAME=$EARLYOOM_NAME\"; \
                  echo \"CMDLINE=$EARLYOOM_CMDLINE\"; echo \"ARGC=$#\"; echo \"ARG0=$0\"; \
-                 if [ -d /proc/$EARLYOOM_PID ] && ! grep -q '^[0-9]* (.*) Z' /proc/$EARLYOOM_PID/stat; then echo ALIVE=1; else echo ALIVE=0; fi; }} > {}.tmp && mv {}.tmp {}\n",
+                 st=$(cat /proc/$EARLYOOM_PID/stat 2>/dev/null); \
+                 case \"$st\" in '') echo ALIVE=0;; *') Z '*) echo ALIVE=0;; *) echo ALIVE=1;; esac; }} > {}.tmp && mv {}.tmp {}\n",
                 out.display(), out.display(), out.display()
             ),
         )
