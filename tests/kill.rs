@@ -245,7 +245,7 @@ fn dryrun_sends_nothing() {
 
 /// Fault: hooks that hang (or fail) never hold up the kill or the loop. A `-P` program that
 /// does not exit gets earlyoom's 200 ms and is left running; a `-N` program that hangs is
-/// not waited for at all. (The hanging hooks end on their own after 3 s.)
+/// not waited for at all. (The hanging hooks end on their own after 5 s.)
 #[test]
 fn hanging_hooks_do_not_block_the_kill() {
     if !need_root() {
@@ -254,7 +254,7 @@ fn hanging_hooks_do_not_block_the_kill() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("hang");
     let hang = dir.path().join("hang.sh");
-    std::fs::write(&hang, "#!/bin/sh\nexec sleep 3\n").unwrap();
+    std::fs::write(&hang, "#!/bin/sh\nexec sleep 5\n").unwrap();
     std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
     let failing = dir.path().join("fail.sh");
     std::fs::write(&failing, "#!/bin/sh\nexit 3\n").unwrap();
@@ -271,7 +271,7 @@ fn hanging_hooks_do_not_block_the_kill() {
         ]);
         // The hog's memory is already taken, so the daemon's first poll kills: from its
         // start to the hog's death is startup, one scan, the -P wait and the signal. A
-        // hanging -P that held the kill up would take its whole 3 s at least.
+        // hanging -P that held the kill up would take its whole 5 s at least.
         let t = Instant::now();
         let mut d = start(&args);
         let status = wait_exit(&mut hog.child, 20).expect("hog was not killed");
