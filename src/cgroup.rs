@@ -125,6 +125,14 @@ pub fn read_sample(dir: &Path, t: f64, buf: &mut Vec<u8>) -> Result<Sample, Errn
     Ok(s)
 }
 
+/// `nr_descendants` of the root's cgroup.stat (Documentation/admin-guide/cgroup-v2.rst,
+/// "cgroup.stat"): how many live cgroups there are below it. One small read, no allocation
+/// once `buf` has grown; None where the file is missing or malformed.
+pub fn descendants(root: &CgroupRoot, buf: &mut Vec<u8>) -> Option<u64> {
+    read(&root.0, "cgroup.stat", buf).ok()?;
+    parse_keyed(buf, "nr_descendants")
+}
+
 /// Why the guard cannot work under `root`, or Ok if it is a cgroup v2 hierarchy with the
 /// memory controller and PSI.
 pub fn check_v2(root: &CgroupRoot) -> Result<(), String> {

@@ -182,12 +182,20 @@ pub struct Guard {
     pub cfg: GuardConfig,
     pub watched: Vec<Watched>,
     next_discovery: f64,
+    /// When the tree was last walked, and how many cgroups it had then (cgroup.stat).
+    last_discovery: f64,
+    descendants: Option<u64>,
     buf: Vec<u8>,
     pollfds: Vec<libc::pollfd>,
 }
 
-/// How often the tree is walked again for new or removed cgroups.
+/// How often the tree is walked again for new or removed cgroups, or for a memory.high set
+/// on an existing one, whatever else happens.
 const DISCOVERY_INTERVAL_S: f64 = 10.0;
+/// A change in the number of cgroups (cgroup.stat, read on every check) walks the tree at
+/// once, but not more often than this: a box that starts and stops services or app scopes
+/// all the time must not walk its whole tree on every poll.
+const REDISCOVERY_MIN_S: f64 = 1.0;
 /// Sampling interval while a cgroup looks livelocked.
 pub const SUSPICIOUS_SAMPLE_MS: u32 = 500;
 
@@ -200,13 +208,17 @@ impl Guard {
             cfg,
             watched: Vec::new(),
             next_discovery: f64::NEG_INFINITY,
+            last_discovery: f64::NEG_INFINITY,
+            descendants: None,
             buf: Vec::with_capacity(4096),
             pollfds: Vec::new(),
         })
     }
 
-    fn discover(&mut self, now: f64) {
+    fn discover(&mut self, now: f64, descendants: Option<u64>) {
         self.next_discovery = now + DISCOVERY_INTERVAL_S;
+        self.last_discovery = now;
+        self.descendants = descendants;
         let found = cgroup::discover(&self.root);
         let mut old = std::mem::take(&mut self.watched);
         for path in found {
@@ -237,8 +249,13 @@ impl Guard {
     /// Samples every watched cgroup; returns the first that is livelocked.
     pub fn check(&mut self, system_swap_free_kib: i64) -> Option<(usize, Trip)> {
         let now = sys::monotonic_secs();
-        if now >= self.next_discovery {
-            self.discover(now);
+        // A cgroup created since the last walk (a new service, session or app scope) is
+        // found within a second, not only at the next periodic walk.
+        let descendants = cgroup::descendants(&self.root, &mut self.buf);
+        let changed = descendants != self.descendants;
+        if now >= self.next_discovery || (changed && now >= self.last_discovery + REDISCOVERY_MIN_S)
+        {
+            self.discover(now, descendants);
         }
         let mut hit = None;
         for (i, w) in self.watched.iter_mut().enumerate() {
@@ -592,6 +609,42 @@ mod tests {
         assert!(g.watched[0].path.ends_with("stalled"));
         // `live` is owned by the watched entry now; do not close it twice.
         std::mem::forget(live);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A cgroup created after the first walk is watched within a second when the root's
+    /// cgroup.stat says the tree grew, not only after the 10 s periodic walk; while the
+    /// count is unchanged, the tree is not walked again before then.
+    #[test]
+    fn a_new_cgroup_is_found_when_cgroup_stat_changes() {
+        let root = std::env::temp_dir().join(format!("earlyoom-guard-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        let stat = |n: u32| {
+            let s = format!("nr_descendants {n}\nnr_dying_descendants 0\n");
+            std::fs::write(root.join("cgroup.stat"), s).unwrap();
+        };
+        stat(1);
+        fake_cgroup(&root.join("old"));
+        let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
+        assert_eq!(g.check(0), None);
+        assert_eq!(g.watched.len(), 1);
+
+        // Made without the count changing (as if one came and one went): not seen yet.
+        fake_cgroup(&root.join("quiet"));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(g.check(0), None);
+        assert_eq!(g.watched.len(), 1, "walked again with the count unchanged");
+
+        // The count changes: the next check walks the tree (more than a second after the last).
+        fake_cgroup(&root.join("new"));
+        stat(3);
+        assert_eq!(g.check(0), None);
+        let mut names: Vec<_> = g.watched.iter().map(|w| w.path.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["new", "old", "quiet"].map(|n| root.join(n)));
         std::fs::remove_dir_all(&root).unwrap();
     }
 

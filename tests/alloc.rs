@@ -123,6 +123,12 @@ fn a_guard_sample_allocates_nothing() {
     let cg = root.join("work");
     std::fs::create_dir_all(&cg).unwrap();
     std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+    // Read on every check to notice new cgroups at once.
+    std::fs::write(
+        root.join("cgroup.stat"),
+        "nr_descendants 1\nnr_dying_descendants 0\n",
+    )
+    .unwrap();
     std::fs::write(root.join("memory.pressure"), "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").unwrap();
     for (f, v) in [
         ("memory.high", "314572800\n"),
