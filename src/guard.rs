@@ -497,6 +497,18 @@ mod tests {
         assert!(trip.sample.t >= 3.5 + 5.0, "{trip:?}");
     }
 
+    /// A fresh cgroup v2 root as `Guard::new` checks it (memory controller, PSI), in a
+    /// temporary directory of its own per test.
+    fn fake_root(tag: &str) -> std::path::PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("earlyoom-guard-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        root
+    }
+
     /// A cgroup directory as discovery and arm_trigger see it: a finite memory.high and a
     /// memory.pressure that takes the trigger write (a regular file; poll never reports
     /// POLLPRI or POLLERR on it, like a live trigger with no stall).
@@ -528,11 +540,7 @@ mod tests {
     /// removed path is watched again with a fresh trigger.
     #[test]
     fn a_removed_cgroup_drops_only_its_own_trigger() {
-        let root = std::env::temp_dir().join(format!("earlyoom-guard-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
-        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        let root = fake_root("vanish");
         fake_cgroup(&root.join("vanish"));
         fake_cgroup(&root.join("bystander"));
         let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
@@ -582,11 +590,7 @@ mod tests {
     /// wait still ends at once for the live one (it used to sleep out the rest).
     #[test]
     fn a_firing_trigger_wakes_even_beside_a_dead_one() {
-        let root = std::env::temp_dir().join(format!("earlyoom-guard-fire-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
-        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        let root = fake_root("fire");
         fake_cgroup(&root.join("vanish"));
         fake_cgroup(&root.join("stalled"));
         let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
@@ -617,11 +621,7 @@ mod tests {
     /// count is unchanged, the tree is not walked again before then.
     #[test]
     fn a_new_cgroup_is_found_when_cgroup_stat_changes() {
-        let root = std::env::temp_dir().join(format!("earlyoom-guard-new-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
-        std::fs::write(root.join("memory.pressure"), "").unwrap();
+        let root = fake_root("new");
         let stat = |n: u32| {
             let s = format!("nr_descendants {n}\nnr_dying_descendants 0\n");
             std::fs::write(root.join("cgroup.stat"), s).unwrap();
