@@ -420,6 +420,19 @@ fn a_stop_continue_storm_does_not_derail_the_kill() {
     assert_only_hog_signalled(&log, hog.pid);
 }
 
+/// The daemon's scanner over the host's real /proc with earlyoom's default options.
+fn host_scanner() -> earlyoom::victim::Scanner {
+    use earlyoom::victim;
+    victim::Scanner::new(
+        earlyoom::procfs::ProcRoot::default(),
+        victim::Options {
+            sort_by_rss: false,
+            ignore_root_user: false,
+        },
+        victim::Matchers::default(),
+    )
+}
+
 static EINTR_HITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 extern "C" fn count_hit(_: libc::c_int) {
@@ -434,7 +447,7 @@ extern "C" fn count_hit(_: libc::c_int) {
 /// pidfd wait that gives `-P` its 200 ms must not restart its whole timeout on every EINTR.
 #[test]
 fn an_eintr_storm_on_the_syscall_wrappers() {
-    use earlyoom::{meminfo, procfs::ProcRoot, sys, victim};
+    use earlyoom::{meminfo, sys};
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     /// Puts the previous SIGUSR2 disposition back when the test ends, however it ends.
     struct Restore(libc::sigaction);
@@ -482,14 +495,7 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
         report.push(("500 meminfo reads", t.elapsed(), ok));
 
         let t = Instant::now();
-        let mut s = victim::Scanner::new(
-            ProcRoot::default(),
-            victim::Options {
-                sort_by_rss: false,
-                ignore_root_user: false,
-            },
-            victim::Matchers::default(),
-        );
+        let mut s = host_scanner();
         let ok = (0..5).all(|_| s.scan().is_ok_and(|sel| sel.victim.is_some()));
         report.push(("5 scans", t.elapsed(), ok));
 
@@ -558,7 +564,7 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
 /// garbage files are in tests/scan.rs.)
 #[test]
 fn processes_exiting_during_scans_are_skipped() {
-    use earlyoom::{procfs::ProcRoot, victim};
+    use earlyoom::victim;
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -577,14 +583,7 @@ fn processes_exiting_during_scans_are_skipped() {
             }
         })
     };
-    let mut s = victim::Scanner::new(
-        ProcRoot::default(),
-        victim::Options {
-            sort_by_rss: false,
-            ignore_root_user: false,
-        },
-        victim::Matchers::default(),
-    );
+    let mut s = host_scanner();
     let t = Instant::now();
     let mut results = Vec::new();
     // The survey walks /proc with the same per-process code as the scan and says why each
