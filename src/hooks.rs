@@ -13,81 +13,43 @@ pub const PREHOOK_WAIT_MS: i32 = 200;
 /// earlyoom's fixed dbus-send path.
 pub const DBUS_SEND: &str = "/usr/bin/dbus-send";
 
-/// Spawned children not yet reaped, by pid. A hook that never exits cannot make us grow:
-/// past 64 live hooks the new ones are only counted, and reaped as "any child" (the daemon's
-/// only children are its hooks), so none is left a zombie holding a pid.
+/// Spawned children not yet reaped, by pid. Each is waited for by its own pid, never as
+/// "any child": the daemon may have other children (inherited across exec, or orphans it
+/// reaps as PID 1 of a container) whose status is not ours to take. The list holds one entry
+/// per hook still running, so it is as bounded as the hooks themselves; it grows only when a
+/// hook is spawned, which allocates anyway, and reaping never allocates.
+#[derive(Default)]
 pub struct Children {
-    pids: [i32; 64],
-    untracked: u32,
-}
-
-impl Default for Children {
-    fn default() -> Self {
-        Children {
-            pids: [0; 64],
-            untracked: 0,
-        }
-    }
+    pids: Vec<i32>,
 }
 
 impl Children {
     fn track(&mut self, pid: i32) {
-        match self.pids.iter_mut().find(|p| **p == 0) {
-            Some(slot) => *slot = pid,
-            None => self.untracked += 1,
-        }
+        self.pids.push(pid);
     }
 
     /// Reaps finished children with WNOHANG, logging as earlyoom's SIGCHLD handler does.
-    /// Tracked hooks are waited for by pid; only when more hooks were spawned than there are
-    /// slots does it wait for "any child", which in this daemon is always one of its hooks.
     pub fn reap(&mut self) {
-        for slot in self.pids.iter_mut().filter(|p| **p != 0) {
-            if reap_one(*slot) != Reaped::Running {
-                *slot = 0;
-            }
-        }
-        while self.untracked > 0 {
-            match reap_one(-1) {
-                Reaped::Running => break,
-                Reaped::NoChild => self.untracked = 0,
-                // "Any child" may be a tracked one that ended since the pass above.
-                Reaped::Pid(pid) => match self.pids.iter_mut().find(|p| **p == pid) {
-                    Some(slot) => *slot = 0,
-                    None => self.untracked -= 1,
-                },
-            }
-        }
+        self.pids.retain(|&pid| !reap_one(pid));
     }
 
     pub fn pending(&self) -> usize {
-        self.pids.iter().filter(|p| **p != 0).count() + self.untracked as usize
+        self.pids.len()
     }
 }
 
-/// What waitpid(pid, WNOHANG) found.
-#[derive(Debug, PartialEq)]
-enum Reaped {
-    /// Still running.
-    Running,
-    /// This child was reaped (its status logged).
-    Pid(i32),
-    /// ECHILD: no such child (already reaped), or none at all for pid -1.
-    NoChild,
-}
-
-/// waitpid(pid, WNOHANG), pid -1 for any child.
-fn reap_one(pid: i32) -> Reaped {
+/// waitpid(pid, WNOHANG) on one of our hooks; true once it is gone (reaped now, its status
+/// logged, or already reaped: ECHILD).
+fn reap_one(pid: i32) -> bool {
     let mut status = 0;
     // SAFETY: plain waitpid on our own children.
     let rc = sys::retry(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) });
     if rc == 0 {
-        return Reaped::Running;
+        return false;
     }
     if rc < 0 {
-        return Reaped::NoChild;
+        return true;
     }
-    let pid = rc;
     if libc::WIFEXITED(status) {
         crate::debug!(
             "handle_sigchld: pid {} exited, status={}\n",
@@ -103,7 +65,7 @@ fn reap_one(pid: i32) -> Reaped {
     } else {
         crate::debug!("handle_sigchld: pid {} status 0x{:x}\n", pid, status);
     }
-    Reaped::Pid(pid)
+    true
 }
 
 /// The victim's details as the hooks see them (kill.c:142-153).

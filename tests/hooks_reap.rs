@@ -1,8 +1,6 @@
-//! Hooks that outnumber the daemon's slots for live children are all reaped once they end
-//! (a fault of issue 7's "never dies itself": unreaped hooks would pile up as zombies, each
-//! holding a pid). Alone in its test binary on purpose: the daemon reaps its overflow hooks
-//! as "any child" (its only children are hooks), which in a shared test process would also
-//! reap other tests' children.
+//! Hooks that outnumber what the daemon once tracked (64) are all reaped once they end (a
+//! fault of issue 7's "never dies itself": unreaped hooks would pile up as zombies, each
+//! holding a pid). Each hook is reaped by its own pid, never as "any child".
 
 use earlyoom::hooks::{run_program, Children};
 use earlyoom::victim::Victim;
