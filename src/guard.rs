@@ -290,54 +290,73 @@ impl Guard {
     /// (kernfs_fop_poll once the node is deactivated), so a dead trigger must leave the poll
     /// set or the loop would spin. Only the cgroups whose trigger reported it are dropped: the
     /// others keep theirs (discovery keeps a known path as it is and would never re-arm a
-    /// trigger taken away), and a cgroup recreated under the same path is found again by the
-    /// discovery forced here, with a fresh trigger and tracker.
+    /// trigger taken away) and are polled for the rest of the sleep; a cgroup recreated under
+    /// the same path is found again by a discovery brought forward (within a second), with a
+    /// fresh trigger and tracker. After EINTR, poll goes on for what is left of `ms`.
     pub fn wait(&mut self, ms: u32) {
-        self.pollfds.clear();
-        self.pollfds.extend(self.watched.iter().filter_map(|w| {
-            w.trigger.as_ref().map(|fd| libc::pollfd {
-                fd: fd.raw(),
-                events: libc::POLLPRI,
-                revents: 0,
-            })
-        }));
-        if self.pollfds.is_empty() {
-            sys::sleep_ms(ms as u64);
-            return;
-        }
-        let t0 = sys::monotonic_secs();
-        // SAFETY: pollfds is a valid array of its length.
-        let rc = unsafe {
-            libc::poll(
-                self.pollfds.as_mut_ptr(),
-                self.pollfds.len() as libc::nfds_t,
-                ms as i32,
-            )
-        };
-        let dead = self.pollfds.iter().any(|p| p.revents & libc::POLLERR != 0);
-        // A live trigger that fired in the same poll as a dead one still ends the sleep
-        // (a dead kernfs file reports POLLERR|POLLPRI, so POLLPRI alone is not enough).
-        let fired = self
-            .pollfds
-            .iter()
-            .any(|p| p.revents & libc::POLLPRI != 0 && p.revents & libc::POLLERR == 0);
-        if rc < 0 || dead {
-            // EINTR, or a removed cgroup whose trigger now always reports POLLERR: finish
-            // the sleep plainly (unless a live trigger fired) and rediscover on the next
-            // check.
+        let deadline = sys::monotonic_secs() + f64::from(ms) / 1000.0;
+        loop {
+            let left = ((deadline - sys::monotonic_secs()) * 1000.0).ceil();
+            if left <= 0.0 {
+                return;
+            }
+            self.pollfds.clear();
+            self.pollfds.extend(self.watched.iter().filter_map(|w| {
+                w.trigger.as_ref().map(|fd| libc::pollfd {
+                    fd: fd.raw(),
+                    events: libc::POLLPRI,
+                    revents: 0,
+                })
+            }));
+            if self.pollfds.is_empty() {
+                sys::sleep_ms(left as u64);
+                return;
+            }
+            // SAFETY: pollfds is a valid array of its length.
+            let rc = unsafe {
+                libc::poll(
+                    self.pollfds.as_mut_ptr(),
+                    self.pollfds.len() as libc::nfds_t,
+                    left as i32,
+                )
+            };
+            if rc == 0 {
+                return; // slept the whole time
+            }
+            if rc < 0 {
+                if sys::Errno::last().0 == libc::EINTR {
+                    continue; // poll again for what is left
+                }
+                sys::sleep_ms(left as u64);
+                return;
+            }
+            // A dead kernfs file reports POLLERR|POLLPRI, so POLLPRI alone does not mean fired.
+            let fired = self
+                .pollfds
+                .iter()
+                .any(|p| p.revents & libc::POLLPRI != 0 && p.revents & libc::POLLERR == 0);
+            let dead = self.pollfds.iter().any(|p| p.revents & libc::POLLERR != 0);
             if dead {
-                self.next_discovery = f64::NEG_INFINITY;
                 // pollfds holds one entry per watched cgroup with a trigger, in order.
                 let mut polled = self.pollfds.iter();
                 self.watched.retain(|w| {
                     w.trigger.is_none()
                         || polled.next().is_none_or(|p| p.revents & libc::POLLERR == 0)
                 });
+                // Walk the tree soon for a cgroup recreated under the same path, but no more
+                // often than a change in cgroup.stat may (churn must not walk every poll).
+                self.next_discovery = self
+                    .next_discovery
+                    .min(self.last_discovery + REDISCOVERY_MIN_S);
             }
-            let left = ms as f64 - (sys::monotonic_secs() - t0) * 1000.0;
-            if left > 0.0 && !fired {
-                sys::sleep_ms(left as u64);
+            if fired || !dead {
+                // A live trigger fired (or poll reported something else: do not spin on it).
+                if !fired {
+                    sys::sleep_ms(left as u64);
+                }
+                return;
             }
+            // Only dead triggers reported: keep watching the live ones for the rest.
         }
     }
 }
@@ -562,7 +581,9 @@ mod tests {
         assert!(sys::monotonic_secs() - t0 >= 0.09);
 
         fake_cgroup(&root.join("vanish"));
-        assert_eq!(g.check(0), None); // the POLLERR forced a discovery
+        // The POLLERR brought the next walk forward to a second after the last one.
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        assert_eq!(g.check(0), None);
         assert!(
             trigger_of(&g, "vanish").is_some(),
             "recreated cgroup not re-armed"
@@ -571,48 +592,75 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    /// A live trigger that fires: POLLPRI without POLLERR. An AF_UNIX stream socket with
-    /// out-of-band data pending polls that way (Linux 5.15+).
-    fn fired_trigger() -> (Fd, Fd) {
+    /// A live trigger: one end of an AF_UNIX stream socket pair. Out-of-band data sent on the
+    /// other end makes it poll POLLPRI without POLLERR (Linux 5.15+), as a PSI trigger that
+    /// fires does. Returns (trigger, the end to send on).
+    fn live_trigger() -> (Fd, Fd) {
         let mut p = [0; 2];
-        // SAFETY: p is a valid 2-int array; send reads one byte from a static.
-        unsafe {
-            assert_eq!(
-                libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, p.as_mut_ptr()),
-                0
-            );
-            assert_eq!(libc::send(p[1], b"x".as_ptr().cast(), 1, libc::MSG_OOB), 1);
-        }
+        // SAFETY: p is a valid 2-int array.
+        let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, p.as_mut_ptr()) };
+        assert_eq!(rc, 0);
         (Fd(p[0]), Fd(p[1]))
+    }
+
+    fn fire(peer: &Fd) {
+        // SAFETY: one byte from a static, out of band, on our own socket.
+        let n = unsafe { libc::send(peer.raw(), b"x".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(n, 1);
+    }
+
+    /// A guard over two cgroups: `vanish`, whose trigger is dead (removed), and `stalled`,
+    /// whose trigger is `live`.
+    fn guard_with_dead_and_live(tag: &str, live: Fd) -> (Guard, std::path::PathBuf) {
+        let root = fake_root(tag);
+        fake_cgroup(&root.join("vanish"));
+        fake_cgroup(&root.join("stalled"));
+        let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
+        assert_eq!(g.check(0), None);
+        let mut live = Some(live);
+        for w in &mut g.watched {
+            w.trigger = if w.path.ends_with("vanish") {
+                Some(dead_trigger())
+            } else {
+                live.take()
+            };
+        }
+        (g, root)
     }
 
     /// A dead trigger and a firing one in the same poll: the dead one is dropped and the
     /// wait still ends at once for the live one (it used to sleep out the rest).
     #[test]
     fn a_firing_trigger_wakes_even_beside_a_dead_one() {
-        let root = fake_root("fire");
-        fake_cgroup(&root.join("vanish"));
-        fake_cgroup(&root.join("stalled"));
-        let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
-        assert_eq!(g.check(0), None);
-        let (live, _peer) = fired_trigger();
-        for w in &mut g.watched {
-            w.trigger = Some(if w.path.ends_with("vanish") {
-                dead_trigger()
-            } else {
-                Fd(live.0)
-            });
-        }
+        let (live, peer) = live_trigger();
+        fire(&peer);
+        let (mut g, root) = guard_with_dead_and_live("fire", live);
         let t0 = sys::monotonic_secs();
         g.wait(2000);
-        assert!(
-            sys::monotonic_secs() - t0 < 1.0,
-            "slept through a fired trigger"
-        );
+        let took = sys::monotonic_secs() - t0;
+        assert!(took < 1.0, "slept through a fired trigger ({took} s)");
         assert_eq!(g.watched.len(), 1);
         assert!(g.watched[0].path.ends_with("stalled"));
-        // `live` is owned by the watched entry now; do not close it twice.
-        std::mem::forget(live);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A trigger that fires while the rest of a sleep is waited out after a dead trigger was
+    /// dropped still wakes the loop (it used to be a plain sleep then, blind to pressure).
+    #[test]
+    fn a_trigger_firing_after_a_dead_one_is_dropped_still_wakes() {
+        let (live, peer) = live_trigger();
+        let (mut g, root) = guard_with_dead_and_live("later", live);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            fire(&peer);
+            peer
+        });
+        let t0 = sys::monotonic_secs();
+        g.wait(3000);
+        let took = sys::monotonic_secs() - t0;
+        drop(sender.join().unwrap());
+        assert!((0.25..2.0).contains(&took), "woke after {took} s");
+        assert_eq!(g.watched.len(), 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
