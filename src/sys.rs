@@ -238,29 +238,42 @@ pub fn process_mrelease(pidfd: i32) -> Result<(), Errno> {
     }
 }
 
-/// Waits up to `ms` for the pidfd to become readable, which the kernel signals when the whole
-/// thread group has exited (pidfd_open(2), "poll"). Returns true when the process is gone.
-/// The wait is bounded by `ms` even under a storm of signals: after EINTR, poll is called
-/// again with only what is left of `ms` (retrying with the whole `ms` again would let a
-/// signal every few ms stretch a 200 ms `-P` wait forever).
-pub fn pidfd_wait_exit(pidfd: i32, ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd: pidfd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+/// poll(2) on `fds` for up to `ms` milliseconds (negative: no limit), as the kernel's own
+/// poll but bounded by `ms` even under a storm of signals: after EINTR it polls again with
+/// only what is left (retrying with the whole `ms` would let a signal every few ms stretch a
+/// 200 ms `-P` wait forever). Returns poll's result, never an EINTR failure.
+pub fn poll_for(fds: &mut [libc::pollfd], ms: i32) -> i32 {
     let deadline = monotonic_secs() + f64::from(ms.max(0)) / 1000.0;
     let mut left = ms;
     loop {
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut p, 1, left) };
+        // SAFETY: fds is a valid array of its length.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, left) };
         if rc >= 0 || Errno::last().0 != libc::EINTR {
-            return rc > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+            return rc;
         }
         if ms >= 0 {
-            left = ((deadline - monotonic_secs()) * 1000.0).ceil().max(0.0) as i32;
+            left = ms_until(deadline);
         }
     }
+}
+
+/// Whole milliseconds from now until `deadline` (monotonic seconds), rounded up so that a
+/// wait never ends early, and 0 once it has passed.
+pub fn ms_until(deadline: f64) -> i32 {
+    ((deadline - monotonic_secs()) * 1000.0)
+        .ceil()
+        .clamp(0.0, f64::from(i32::MAX)) as i32
+}
+
+/// Waits up to `ms` for the pidfd to become readable, which the kernel signals when the whole
+/// thread group has exited (pidfd_open(2), "poll"). Returns true when the process is gone.
+pub fn pidfd_wait_exit(pidfd: i32, ms: i32) -> bool {
+    let mut p = [libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    poll_for(&mut p, ms) > 0 && p[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// Sleeps `ms` milliseconds on CLOCK_MONOTONIC, resuming after EINTR (earlyoom's sleep is
