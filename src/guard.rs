@@ -181,10 +181,14 @@ pub struct Guard {
     pub root: CgroupRoot,
     pub cfg: GuardConfig,
     pub watched: Vec<Watched>,
-    next_discovery: f64,
     /// When the tree was last walked, and how many cgroups it had then (cgroup.stat).
     last_discovery: f64,
     descendants: Option<u64>,
+    /// Walk again as soon as REDISCOVERY_MIN_S allows, whatever the count says: after a walk
+    /// that a count change caused (systemd writes memory.high just after the mkdir, so that
+    /// walk may have come too early to see it), and after a trigger died (a cgroup may be
+    /// recreated under its path).
+    walk_soon: bool,
     buf: Vec<u8>,
     pollfds: Vec<libc::pollfd>,
 }
@@ -207,16 +211,17 @@ impl Guard {
             root,
             cfg,
             watched: Vec::new(),
-            next_discovery: f64::NEG_INFINITY,
             last_discovery: f64::NEG_INFINITY,
             descendants: None,
+            walk_soon: false,
             buf: Vec::with_capacity(4096),
             pollfds: Vec::new(),
         })
     }
 
     fn discover(&mut self, now: f64, descendants: Option<u64>) {
-        self.next_discovery = now + DISCOVERY_INTERVAL_S;
+        // The first walk is not a change; a later count change earns one more walk.
+        self.walk_soon = self.descendants.is_some() && descendants != self.descendants;
         self.last_discovery = now;
         self.descendants = descendants;
         let found = cgroup::discover(&self.root);
@@ -250,12 +255,16 @@ impl Guard {
     pub fn check(&mut self, system_swap_free_kib: i64) -> Option<(usize, Trip)> {
         let now = sys::monotonic_secs();
         // A cgroup created since the last walk (a new service, session or app scope) is
-        // found within a second, not only at the next periodic walk.
-        let descendants = cgroup::descendants(&self.root, &mut self.buf);
-        let changed = descendants != self.descendants;
-        if now >= self.next_discovery || (changed && now >= self.last_discovery + REDISCOVERY_MIN_S)
-        {
-            self.discover(now, descendants);
+        // found within a second or two, not only at the next periodic walk. cgroup.stat is
+        // read only when a walk is allowed at all, not on every poll.
+        if now >= self.last_discovery + REDISCOVERY_MIN_S {
+            let descendants = cgroup::descendants(&self.root, &mut self.buf);
+            if now >= self.last_discovery + DISCOVERY_INTERVAL_S
+                || self.walk_soon
+                || descendants != self.descendants
+            {
+                self.discover(now, descendants);
+            }
         }
         let mut hit = None;
         for (i, w) in self.watched.iter_mut().enumerate() {
@@ -291,13 +300,13 @@ impl Guard {
     /// set or the loop would spin. Only the cgroups whose trigger reported it are dropped: the
     /// others keep theirs (discovery keeps a known path as it is and would never re-arm a
     /// trigger taken away) and are polled for the rest of the sleep; a cgroup recreated under
-    /// the same path is found again by a discovery brought forward (within a second), with a
+    /// the same path is found again by a walk brought forward (within a second), with a
     /// fresh trigger and tracker. After EINTR, poll goes on for what is left of `ms`.
     pub fn wait(&mut self, ms: u32) {
         let deadline = sys::monotonic_secs() + f64::from(ms) / 1000.0;
         loop {
-            let left = ((deadline - sys::monotonic_secs()) * 1000.0).ceil();
-            if left <= 0.0 {
+            let left = sys::ms_until(deadline);
+            if left == 0 {
                 return;
             }
             self.pollfds.clear();
@@ -312,51 +321,36 @@ impl Guard {
                 sys::sleep_ms(left as u64);
                 return;
             }
-            // SAFETY: pollfds is a valid array of its length.
-            let rc = unsafe {
-                libc::poll(
-                    self.pollfds.as_mut_ptr(),
-                    self.pollfds.len() as libc::nfds_t,
-                    left as i32,
-                )
-            };
-            if rc == 0 {
-                return; // slept the whole time
-            }
-            if rc < 0 {
-                if sys::Errno::last().0 == libc::EINTR {
-                    continue; // poll again for what is left
+            match sys::poll_for(&mut self.pollfds, left) {
+                0 => return, // slept the whole time
+                rc if rc < 0 => {
+                    sys::sleep_ms(left as u64); // poll failed: sleep, never spin
+                    return;
                 }
-                sys::sleep_ms(left as u64);
-                return;
+                _ => {}
             }
             // A dead kernfs file reports POLLERR|POLLPRI, so POLLPRI alone does not mean fired.
+            let dead = |p: &libc::pollfd| p.revents & libc::POLLERR != 0;
             let fired = self
                 .pollfds
                 .iter()
-                .any(|p| p.revents & libc::POLLPRI != 0 && p.revents & libc::POLLERR == 0);
-            let dead = self.pollfds.iter().any(|p| p.revents & libc::POLLERR != 0);
-            if dead {
+                .any(|p| !dead(p) && p.revents & libc::POLLPRI != 0);
+            let any_dead = self.pollfds.iter().any(dead);
+            if any_dead {
                 // pollfds holds one entry per watched cgroup with a trigger, in order.
                 let mut polled = self.pollfds.iter();
-                self.watched.retain(|w| {
-                    w.trigger.is_none()
-                        || polled.next().is_none_or(|p| p.revents & libc::POLLERR == 0)
-                });
-                // Walk the tree soon for a cgroup recreated under the same path, but no more
-                // often than a change in cgroup.stat may (churn must not walk every poll).
-                self.next_discovery = self
-                    .next_discovery
-                    .min(self.last_discovery + REDISCOVERY_MIN_S);
+                self.watched
+                    .retain(|w| w.trigger.is_none() || polled.next().is_none_or(|p| !dead(p)));
+                self.walk_soon = true;
             }
-            if fired || !dead {
-                // A live trigger fired (or poll reported something else: do not spin on it).
-                if !fired {
-                    sys::sleep_ms(left as u64);
-                }
+            if fired {
                 return;
             }
-            // Only dead triggers reported: keep watching the live ones for the rest.
+            if !any_dead {
+                sys::sleep_ms(left as u64); // something else was reported: never spin on it
+                return;
+            }
+            // Keep watching the live triggers for the rest of the sleep.
         }
     }
 }
@@ -664,9 +658,10 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    /// A cgroup created after the first walk is watched within a second when the root's
-    /// cgroup.stat says the tree grew, not only after the 10 s periodic walk; while the
-    /// count is unchanged, the tree is not walked again before then.
+    /// A cgroup created after the first walk is watched within a second or two when the
+    /// root's cgroup.stat says the tree grew, not only after the 10 s periodic walk, even if
+    /// its memory.high comes just after that walk; while the count is unchanged, the tree is
+    /// not walked again before then.
     #[test]
     fn a_new_cgroup_is_found_when_cgroup_stat_changes() {
         let root = fake_root("new");
@@ -693,6 +688,22 @@ mod tests {
         let mut names: Vec<_> = g.watched.iter().map(|w| w.path.clone()).collect();
         names.sort();
         assert_eq!(names, ["new", "old", "quiet"].map(|n| root.join(n)));
+
+        // As systemd does: mkdir, then memory.high a moment later, after the walk the count
+        // change caused. That walk is followed by one more a second later, which sees it.
+        std::fs::create_dir_all(root.join("late")).unwrap();
+        stat(4);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(g.check(0), None);
+        assert_eq!(g.watched.len(), 3, "no memory.high yet");
+        fake_cgroup(&root.join("late"));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(g.check(0), None);
+        assert_eq!(
+            g.watched.len(),
+            4,
+            "memory.high set after the walk not seen"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 
