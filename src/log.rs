@@ -312,17 +312,7 @@ fn fixed(v: f64, prec: usize, out: &mut [u8; FIXED_MAX]) -> Option<usize> {
         n += 1;
     }
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut x = int;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (x % 10) as u8;
-        x /= 10;
-        if x == 0 {
-            break;
-        }
-    }
-    let d = &digits[i..];
+    let d = sys::decimal(int, &mut digits);
     out[n..n + d.len()].copy_from_slice(d);
     n += d.len();
     if prec > 0 {

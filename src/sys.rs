@@ -97,18 +97,9 @@ impl CPath {
         self.buf[self.len] = 0;
         true
     }
-    pub fn push_u32(&mut self, mut v: u32) -> bool {
-        let mut tmp = [0u8; 10];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.push(&tmp[i..])
+    pub fn push_u32(&mut self, v: u32) -> bool {
+        let mut tmp = [0u8; 20];
+        self.push(decimal(u64::from(v), &mut tmp))
     }
     pub fn as_ptr(&self) -> *const libc::c_char {
         self.buf.as_ptr().cast()
@@ -236,6 +227,21 @@ pub fn process_mrelease(pidfd: i32) -> Result<(), Errno> {
     } else {
         Ok(())
     }
+}
+
+/// The decimal digits of `v`, written at the end of `buf` (20 bytes hold any u64): the one
+/// integer formatter of the allocation-free paths (pid paths, the report line's numbers).
+pub fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 /// poll(2) on `fds` for up to `ms` milliseconds (negative: no limit), as the kernel's own
