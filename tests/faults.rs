@@ -172,14 +172,13 @@ fn can_mount_proc() -> bool {
 }
 
 fn hidepid_scenario(opts: &'static CStr, shown: &str) {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
+    };
     if !per_mount_procfs() || !can_mount_proc() {
         eprintln!("skipped: needs Linux >= 5.8 and the right to mount procfs");
         return;
     }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("hidepid");
     let table = dir.path().join("table");
     let (mib, m) = plan();
@@ -270,10 +269,9 @@ fn broken_hooks_scenario(
     break_hooks: impl FnOnce(&[&Path]),
     error: &str,
 ) {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = TempDir::new(tag);
     let (pre, pre_ran) = marker_script(dir.path(), "pre");
     let (post, post_ran) = marker_script(dir.path(), "post");
@@ -377,10 +375,9 @@ impl Drop for Storm {
 /// all a signal can do to it; EINTR from a handler is tested on the wrappers below.)
 #[test]
 fn a_stop_continue_storm_does_not_derail_the_kill() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib},ignore_term"));
     let mut d = start_confined(&base_args(&m), Confine::default());

@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn sigterm_kills_the_hog() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (mib, m) = plan();
     let dir = TempDir::new("metrics");
     let prom = dir.path().join("earlyoom.prom");
@@ -63,10 +62,9 @@ fn sigterm_kills_the_hog() {
 
 #[test]
 fn sigterm_ignored_is_escalated_to_sigkill_after_the_wait() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib},ignore_term"));
     let d = start(&base_args(&m));
@@ -85,10 +83,9 @@ fn sigterm_ignored_is_escalated_to_sigkill_after_the_wait() {
 
 #[test]
 fn group_kill_takes_the_whole_process_group() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     // Orphaned group members come to us, so we can reap them and see how they died.
     // SAFETY: plain prctl on this test process.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -141,10 +138,9 @@ fn env_file(p: &Path) -> std::collections::HashMap<String, String> {
 
 #[test]
 fn hooks_receive_the_victims_environment() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = TempDir::new("hooks");
     // Each hook records whether the victim was alive when it ran, from one read of its stat
     // (alive: readable and not a zombie). One read, because this test reaps the dead hog
@@ -217,10 +213,9 @@ fn hooks_receive_the_victims_environment() {
 
 #[test]
 fn dryrun_sends_nothing() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib}"));
     let mut args = base_args(&m);
@@ -248,10 +243,9 @@ fn dryrun_sends_nothing() {
 /// not waited for at all. (The hanging hooks end on their own after 5 s.)
 #[test]
 fn hanging_hooks_do_not_block_the_kill() {
-    if !need_root() {
+    let Some(_g) = exclusive_root() else {
         return;
-    }
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let dir = TempDir::new("hang");
     let hang = dir.path().join("hang.sh");
     std::fs::write(&hang, "#!/bin/sh\nexec sleep 5\n").unwrap();

@@ -332,3 +332,12 @@ pub fn need_root() -> bool {
     }
     true
 }
+
+/// The start of every test that really kills: root (or None: skipped), then the lock that
+/// keeps two hogs from ever overlapping, held until the returned guard drops.
+pub fn exclusive_root() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !need_root() {
+        return None;
+    }
+    Some(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
+}
