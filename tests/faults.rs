@@ -380,7 +380,7 @@ fn a_stop_continue_storm_does_not_derail_the_kill() {
     };
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib},ignore_term"));
-    let mut d = start_confined(&base_args(&m), Confine::default());
+    let mut d = start(&base_args(&m));
     // Through a pidfd taken while the daemon is our unreaped child: it names that process
     // for good, so no signal can reach a later holder of the pid.
     let pidfd = earlyoom::sys::pidfd_open(d.child.id() as i32).unwrap();
