@@ -1,124 +1,212 @@
-//! `-N`/`-P` programs and `-n` D-Bus notifications: spawned directly, never through a shell,
-//! and reaped without ever blocking the loop (spec §2.7, §2.8).
+//! `-N`/`-P` programs and `-n` D-Bus notifications: started with fork + execve, never through
+//! a shell, never waiting for the exec, and reaped without ever blocking the loop
+//! (docs/contract.md §2.7, §2.8).
+//!
+//! Why fork and not `std::process::Command`: std spawns with posix_spawn, i.e.
+//! `clone(CLONE_VM|CLONE_VFORK)`, which suspends the parent, signals blocked, until the
+//! child's execve has read the program. A program on a stalled filesystem (a hung NFS, FUSE
+//! or autofs mount, a disk that stopped answering) then holds the daemon in state D before
+//! it has signalled the victim, for good: SIGTERM cannot even stop it. earlyoom forks and
+//! goes on at once; so do we. The child reports a failed exec through a close-on-exec
+//! pipe, read when it is reaped, so the parent never waits for the exec to succeed either.
 
-use crate::sys::{self, Errno};
+use crate::sys::{self, Errno, Fd};
 use crate::victim::Victim;
-use std::ffi::OsStr;
+use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 /// How long `-P` gets before the kill goes ahead (earlyoom's PREHOOK_STARTUP_SLEEP_MS).
 pub const PREHOOK_WAIT_MS: i32 = 200;
 /// earlyoom's fixed dbus-send path.
 pub const DBUS_SEND: &str = "/usr/bin/dbus-send";
 
-/// Spawned children not yet reaped, by pid. Each is waited for by its own pid, never as
-/// "any child": the daemon may have other children (inherited across exec, or orphans it
-/// reaps as PID 1 of a container) whose status is not ours to take. The list holds one entry
-/// per hook still running, so it is as bounded as the hooks themselves; it grows only when a
-/// hook is spawned, which allocates anyway, and reaping never allocates.
+/// One spawned child not yet reaped.
+struct Child {
+    pid: i32,
+    /// Read end of the exec-error pipe: 4 bytes of errno if the exec failed, EOF if it worked.
+    err: Option<Fd>,
+    /// The program, for the failure message.
+    what: Box<[u8]>,
+}
+
+/// Spawned children not yet reaped, by pid. Each is waited for by its own pid, and the
+/// daemon's other children (inherited across exec, `app & exec earlyoom`, or orphans it
+/// reaps as PID 1 of a container) are reaped by [`Children::reap`] too, without ever taking
+/// a hook's status from its entry. The list holds one entry per hook still running, so it is
+/// as bounded as the hooks themselves; it grows only when a hook is spawned, which
+/// allocates anyway, and reaping never allocates.
 #[derive(Default)]
 pub struct Children {
-    pids: Vec<i32>,
+    list: Vec<Child>,
 }
 
 impl Children {
-    fn track(&mut self, pid: i32) {
-        self.pids.push(pid);
-    }
-
-    /// Reaps finished children with WNOHANG, logging as earlyoom's SIGCHLD handler does.
+    /// Reaps every child that has ended, hooks and others, with WNOHANG, logging hooks as
+    /// earlyoom's SIGCHLD handler does. waitid(WNOWAIT) first says which child ended without
+    /// reaping it, so a hook's status always goes to its own entry.
     pub fn reap(&mut self) {
-        self.pids.retain(|&pid| !reap_one(pid));
+        while let Some(pid) = sys::exited_child() {
+            match self.list.iter().position(|c| c.pid == pid) {
+                Some(i) => {
+                    let c = self.list.swap_remove(i);
+                    finish(&c);
+                }
+                None => {
+                    let status = sys::reap(pid);
+                    crate::debug!(
+                        "reaped child {} that is not a hook (status 0x{:x})\n",
+                        pid,
+                        status.unwrap_or(0)
+                    );
+                }
+            }
+        }
     }
 
     pub fn pending(&self) -> usize {
-        self.pids.len()
+        self.list.len()
     }
 }
 
-/// waitpid(pid, WNOHANG) on one of our hooks; true once it is gone (reaped now, its status
-/// logged, or already reaped: ECHILD).
-fn reap_one(pid: i32) -> bool {
-    let mut status = 0;
-    // SAFETY: plain waitpid on our own children.
-    let rc = sys::retry(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) });
-    if rc == 0 {
-        return false;
+/// Reaps a hook that has ended: logs its status, and its exec error if it had one.
+fn finish(c: &Child) {
+    let status = sys::reap(c.pid);
+    if let Some(e) = c.err.as_ref().and_then(|fd| sys::read_errno(fd.raw())) {
+        crate::warn!(
+            "notify_spawn_subprocess: exec {} failed: {}\n",
+            String::from_utf8_lossy(&c.what),
+            e
+        );
     }
-    if rc < 0 {
-        return true;
-    }
+    let Some(status) = status else {
+        return;
+    };
     if libc::WIFEXITED(status) {
         crate::debug!(
             "handle_sigchld: pid {} exited, status={}\n",
-            pid,
+            c.pid,
             libc::WEXITSTATUS(status)
         );
     } else if libc::WIFSIGNALED(status) {
         crate::debug!(
             "handle_sigchld: pid {} killed by signal {}\n",
-            pid,
+            c.pid,
             libc::WTERMSIG(status)
         );
     } else {
-        crate::debug!("handle_sigchld: pid {} status 0x{:x}\n", pid, status);
+        crate::debug!("handle_sigchld: pid {} status 0x{:x}\n", c.pid, status);
     }
-    true
 }
 
-/// The victim's details as the hooks see them (kill.c:142-153).
-fn victim_env(cmd: &mut Command, v: &Victim) {
-    cmd.env("EARLYOOM_PID", v.pid.to_string())
-        .env("EARLYOOM_UID", v.uid.to_string())
-        .env("EARLYOOM_NAME", OsStr::from_bytes(v.comm.as_bytes()))
-        .env("EARLYOOM_CMDLINE", OsStr::from_bytes(v.cmdline.as_bytes()));
+/// What a hook learns of the victim (kill.c:142-153).
+#[derive(Clone, Copy, Debug)]
+pub struct VictimEnv<'a> {
+    pub pid: i32,
+    pub uid: i32,
+    pub comm: &'a [u8],
+    pub cmdline: &'a [u8],
 }
 
-/// Spawns `cmd`; waits up to `wait_ms` for it (0 = not at all). Returns the child's pid.
-fn spawn(children: &mut Children, cmd: &mut Command, what: &[u8], wait_ms: i32) -> Option<i32> {
-    let what = String::from_utf8_lossy(what);
-    crate::debug!("notify_spawn_subprocess: exec {}\n", what);
-    let child = match cmd.spawn() {
-        Ok(c) => c,
+impl<'a> From<&'a Victim> for VictimEnv<'a> {
+    fn from(v: &'a Victim) -> VictimEnv<'a> {
+        VictimEnv {
+            pid: v.pid,
+            uid: v.uid,
+            comm: v.comm.as_bytes(),
+            cmdline: v.cmdline.as_bytes(),
+        }
+    }
+}
+
+fn cstr(b: &[u8]) -> Option<CString> {
+    CString::new(b).ok()
+}
+
+/// The daemon's environment with `extra` set (overwriting), as `KEY=VALUE` C strings.
+fn environment(extra: &[(&[u8], &[u8])]) -> Vec<CString> {
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| !extra.iter().any(|(x, _)| *x == k.as_bytes()))
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstr(&kv)
+        })
+        .collect();
+    for (k, v) in extra {
+        let mut kv = k.to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v);
+        env.extend(cstr(&kv));
+    }
+    env
+}
+
+/// Starts `program` with `argv` and `env` and returns at once: the exec happens in the child
+/// while the daemon goes on. Waits up to `wait_ms` for it to end (0 = not at all). Returns
+/// the child's pid.
+fn spawn(
+    children: &mut Children,
+    program: &[u8],
+    argv: &[&[u8]],
+    env: Vec<CString>,
+    wait_ms: i32,
+) -> Option<i32> {
+    let shown = String::from_utf8_lossy(program);
+    crate::debug!("notify_spawn_subprocess: exec {}\n", shown);
+    let (Some(path), Some(args)) = (
+        cstr(program),
+        argv.iter().map(|a| cstr(a)).collect::<Option<Vec<_>>>(),
+    ) else {
+        crate::warn!(
+            "notify_spawn_subprocess: exec {} failed: {}\n",
+            shown,
+            Errno(libc::EINVAL)
+        );
+        return None;
+    };
+    let pid = match sys::spawn(&path, &args, &env) {
+        Ok(s) => s,
         Err(e) => {
-            // std reports exec failures (ENOENT, EACCES) to the parent; earlyoom's child
-            // printed the same line before exit(1).
-            crate::warn!(
-                "notify_spawn_subprocess: exec {} failed: {}\n",
-                what,
-                Errno::from(e)
-            );
+            crate::warn!("notify_spawn_subprocess: fork error: {}\n", e);
             return None;
         }
     };
-    let pid = child.id() as i32;
-    drop(child); // std's Child does not wait on drop; we reap by pid.
+    let child = Child {
+        pid: pid.0,
+        err: Some(pid.1),
+        what: program.into(),
+    };
     if wait_ms > 0 {
-        match sys::pidfd_open(pid) {
-            Ok(fd) => {
-                if sys::pidfd_wait_exit(fd.raw(), wait_ms) {
-                    reap_one(pid);
-                    return Some(pid);
-                }
-                crate::warn!(
-                    "notify_spawn_subprocess: timeout waiting for process {}\n",
-                    what
-                );
-            }
-            Err(e) => crate::warn!("notify_spawn_subprocess: pidfd_open error: {}\n", e),
+        if sys::wait_child(pid.0, wait_ms) {
+            finish(&child);
+            return Some(pid.0);
         }
+        crate::warn!(
+            "notify_spawn_subprocess: timeout waiting for process {}\n",
+            shown
+        );
     }
-    children.track(pid);
-    Some(pid)
+    children.list.push(child);
+    Some(pid.0)
 }
 
 /// Runs a `-N`/`-P` program: argv = [path], no arguments, the environment plus EARLYOOM_*.
-pub fn run_program(children: &mut Children, path: &[u8], v: &Victim, wait_ms: i32) -> Option<i32> {
-    let mut cmd = Command::new(OsStr::from_bytes(path));
-    victim_env(&mut cmd, v);
-    spawn(children, &mut cmd, path, wait_ms)
+pub fn run_program(
+    children: &mut Children,
+    path: &[u8],
+    v: VictimEnv<'_>,
+    wait_ms: i32,
+) -> Option<i32> {
+    let pid = v.pid.to_string();
+    let uid = v.uid.to_string();
+    let env = environment(&[
+        (b"EARLYOOM_PID", pid.as_bytes()),
+        (b"EARLYOOM_UID", uid.as_bytes()),
+        (b"EARLYOOM_NAME", v.comm),
+        (b"EARLYOOM_CMDLINE", v.cmdline),
+    ]);
+    spawn(children, path, &[path], env, wait_ms)
 }
 
 /// `-n`: earlyoom's exact dbus-send invocation (kill.c:161-182); the body is cut at 1023
@@ -127,15 +215,20 @@ pub fn dbus_notify(children: &mut Children, body: &[u8]) -> Option<i32> {
     let mut arg = b"string:".to_vec();
     arg.extend_from_slice(body);
     arg.truncate(1023);
-    let mut cmd = Command::new(DBUS_SEND);
-    cmd.arg0("dbus-send").args([
-        OsStr::new("--system"),
-        OsStr::new("/"),
-        OsStr::new("net.nuetzlich.SystemNotifications.Notify"),
-        OsStr::new("string:earlyoom"),
-        OsStr::from_bytes(&arg),
-    ]);
-    spawn(children, &mut cmd, DBUS_SEND.as_bytes(), 0)
+    spawn(
+        children,
+        DBUS_SEND.as_bytes(),
+        &[
+            b"dbus-send",
+            b"--system",
+            b"/",
+            b"net.nuetzlich.SystemNotifications.Notify",
+            b"string:earlyoom",
+            &arg,
+        ],
+        environment(&[]),
+        0,
+    )
 }
 
 /// The startup check of a `-N`/`-P` path (main.c:87-102): not absolute disables it, not
@@ -153,16 +246,13 @@ pub fn check_program(path: Option<Vec<u8>>, flag: &str, what: &str) -> Option<Ve
         );
         return None;
     }
-    let mut c = path.clone();
-    c.push(0);
-    // SAFETY: c is NUL-terminated.
-    if unsafe { libc::access(c.as_ptr().cast(), libc::X_OK) } != 0 {
+    if let Err(e) = sys::access_x(&path) {
         crate::warn!(
             "startup_selftests: {}: {} '{}' is not executable: {}\n",
             flag,
             what,
             shown,
-            Errno::last()
+            e
         );
     }
     Some(path)

@@ -1,24 +1,39 @@
-//! The kill sequence (spec §5.4-5.7): signal through a pidfd, process_mrelease, wait, escalate,
-//! hooks and notifications, and `--kernel-oom`.
+//! The kill sequence (docs/contract.md §5.4-5.7): pin the victim, signal it, process_mrelease,
+//! wait, escalate, hooks and notifications, and `--kernel-oom`.
 //!
 //! Every signal goes through the [`Sys`] seam, which tests replace with a recorder so that a
 //! fixture tree (whose pids are real pids on the host) can never reach a real process.
 
 use crate::decide::{decide, Action, Limits};
 use crate::hooks::{self, Children, PREHOOK_WAIT_MS};
-use crate::meminfo::{self, Report};
+use crate::meminfo::{self, MemInfo, Report};
 use crate::metrics::{Counters, Reason};
+use crate::procfs::{PidFiles, ProcRoot};
 use crate::sys::{self, Errno, Fd};
-use crate::victim::{Scanner, Victim};
+use crate::victim::Victim;
 use crate::Fatal;
+
+/// How a signal reaches its target.
+#[derive(Debug)]
+pub enum Via<'a> {
+    /// pidfd_send_signal on a pidfd from pidfd_open: exactly the pinned process.
+    Pidfd(&'a Fd, i32),
+    /// pidfd_send_signal on the victim's `/proc/PID` directory fd, which the kernel accepts
+    /// as a pidfd (pidfd_send_signal(2)): exactly the process whose files the scan read,
+    /// also where pidfd_open is missing or filtered, or /proc is another PID namespace's.
+    ProcDir(i32, i32),
+    /// kill(2) on a pid whose identity was checked just before (the last resort).
+    Kill(i32),
+    /// kill(2) on a whole process group (`-g`).
+    Group(i32),
+}
 
 /// The side effects of killing, behind one seam.
 pub trait Sys {
     fn pidfd_open(&mut self, pid: i32) -> Result<Fd, Errno>;
-    /// Signal the process behind the pidfd (sig 0 = permission check).
-    fn pidfd_signal(&mut self, pidfd: &Fd, sig: i32) -> Result<(), Errno>;
+    /// Sends `sig` (0 = permission check) to the target.
+    fn signal(&mut self, via: Via<'_>, sig: i32) -> Result<(), Errno>;
     fn getpgid(&mut self, pid: i32) -> Result<i32, Errno>;
-    fn group_signal(&mut self, pgid: i32, sig: i32) -> Result<(), Errno>;
     fn mrelease(&mut self, pidfd: &Fd) -> Result<(), Errno>;
     /// Wait up to `ms` for the process to exit; true if it has.
     fn wait_exit(&mut self, pidfd: &Fd, ms: i32) -> bool;
@@ -33,25 +48,17 @@ impl Sys for RealSys {
     fn pidfd_open(&mut self, pid: i32) -> Result<Fd, Errno> {
         sys::pidfd_open(pid)
     }
-    fn pidfd_signal(&mut self, pidfd: &Fd, sig: i32) -> Result<(), Errno> {
-        sys::pidfd_send_signal(pidfd.raw(), sig)
+    fn signal(&mut self, via: Via<'_>, sig: i32) -> Result<(), Errno> {
+        match via {
+            Via::Pidfd(fd, _) => sys::pidfd_send_signal(fd.raw(), sig),
+            Via::ProcDir(fd, _) => sys::pidfd_send_signal(fd, sig),
+            Via::Kill(pid) => sys::kill(pid, sig),
+            // pgid > 1 and not our own group are checked by the caller.
+            Via::Group(pgid) => sys::kill(-pgid, sig),
+        }
     }
     fn getpgid(&mut self, pid: i32) -> Result<i32, Errno> {
-        // SAFETY: plain syscall.
-        let g = unsafe { libc::getpgid(pid) };
-        if g < 0 {
-            Err(Errno::last())
-        } else {
-            Ok(g)
-        }
-    }
-    fn group_signal(&mut self, pgid: i32, sig: i32) -> Result<(), Errno> {
-        // SAFETY: plain syscall; pgid > 1 is checked by the caller.
-        if unsafe { libc::kill(-pgid, sig) } < 0 {
-            Err(Errno::last())
-        } else {
-            Ok(())
-        }
+        sys::getpgid(pid)
     }
     fn mrelease(&mut self, pidfd: &Fd) -> Result<(), Errno> {
         sys::process_mrelease(pidfd.raw())
@@ -74,9 +81,25 @@ pub struct KillConfig {
     pub pre_hook: Option<Vec<u8>>,
 }
 
-/// earlyoom waits 100 × 100 ms (kill.c:311-398).
+/// How victims are signalled, found by the startup self-test ([`Killer::probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mechanism {
+    /// pidfd_open + pidfd_send_signal, process_mrelease, poll on the pidfd (Linux 5.3+).
+    Pidfd,
+    /// pidfd_send_signal on the /proc/PID directory fd (Linux 5.1+); exit seen by polling.
+    ProcDir,
+    /// kill(2) right after the start-time check (no pidfd syscall at all).
+    Kill,
+}
+
+/// earlyoom waits 100 × 100 ms for a victim (kill.c:311-398): 10 s in all.
 const WAIT_STEP_MS: i32 = 100;
 const WAIT_STEPS: u32 = 100;
+/// How long a victim that got SIGKILL at the end of those 10 s is still waited for. A process
+/// that SIGKILL does not end at once is stuck in the kernel (D state on NFS/FUSE/a GPU driver,
+/// a frozen cgroup); process_mrelease has already reaped what it could, and waiting longer
+/// only keeps the loop from the next victim. 12 s in all, where the whole wait used to be 20.
+const KILL_GRACE_MS: u32 = 2000;
 
 fn signame(sig: i32) -> &'static str {
     match sig {
@@ -87,16 +110,38 @@ fn signame(sig: i32) -> &'static str {
     }
 }
 
-/// What we signal: the victim via its pidfd, or its whole process group (`-g`).
-enum Target {
-    Pid,
-    Group(i32),
+/// What one call of [`Killer::kill_process`] came to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    /// There was no victim (the daemon slept 1 s, as earlyoom).
+    NoVictim,
+    /// The victim is no longer the process the scan chose (it exited, or its pid was
+    /// recycled): nothing was signalled and no hook ran.
+    Replaced,
+    /// `--dryrun`: nothing was signalled.
+    DryRun,
+    /// The self-test's signal 0 (its result is only logged).
+    Probed,
+    /// The victim exited `secs` after the first signal.
+    Exited { secs: f64 },
+    /// The victim was still there when the wait ended; `sigkilled` if it had SIGKILL.
+    DidNotExit { sigkilled: bool },
+    /// Signalling failed.
+    Failed(Errno),
+}
+
+/// The target of one kill, once pinned.
+struct Pinned {
+    pidfd: Option<Fd>,
+    /// The group to signal (`-g`), if it is safe to.
+    group: Option<i32>,
 }
 
 pub struct Killer<S: Sys> {
     pub sys: S,
     pub cfg: KillConfig,
     pub limits: Limits,
+    pub mech: Mechanism,
     pub children: Children,
     /// What the metrics file reports; every signal actually sent is counted here.
     pub counters: Counters,
@@ -112,6 +157,7 @@ impl<S: Sys> Killer<S> {
             sys,
             cfg,
             limits,
+            mech: Mechanism::Pidfd,
             children: Children::default(),
             counters: Counters::default(),
             reason: Reason::Memory,
@@ -119,16 +165,84 @@ impl<S: Sys> Killer<S> {
         }
     }
 
-    /// earlyoom's `kill_process` (kill.c:655-715) with our fixes: the victim is signalled
-    /// through a pidfd after its identity was checked, and a SIGTERM that is ignored for the
-    /// whole wait is escalated to SIGKILL.
+    /// Part of the startup self-test: finds how this daemon can signal at all, and says so
+    /// once when it is not the pidfd way. A kernel before 5.3 or a seccomp filter (container
+    /// runtimes, `SystemCallFilter=` lists) can deny pidfd_open with ENOSYS or EPERM; every
+    /// kill would then fail, so the daemon falls back to pidfd_send_signal on /proc/PID
+    /// directories, or to kill(2) after the start-time check. A proc root that belongs to
+    /// another PID namespace than the daemon's gives pids that pidfd_open would resolve in
+    /// the wrong namespace: only the directory way is exact there.
+    pub fn probe(&mut self, root: &ProcRoot) {
+        let me = sys::getpid();
+        let foreign = !sys::proc_root_is_ours(&root.0, me);
+        let pidfd = if foreign {
+            Err(None)
+        } else {
+            match self.sys.pidfd_open(me) {
+                Ok(fd) => match self.sys.signal(Via::Pidfd(&fd, me), 0) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(Some(("pidfd_send_signal", e))),
+                },
+                Err(e) => Err(Some(("pidfd_open", e))),
+            }
+        };
+        let Err(why) = pidfd else {
+            self.mech = Mechanism::Pidfd;
+            return;
+        };
+        let dir = crate::procfs::ProcDir::open(root).and_then(|mut d| d.open_pid(me));
+        let by_dir = match &dir {
+            Ok(d) => self.sys.signal(Via::ProcDir(d.raw(), me), 0),
+            Err(e) => Err(*e),
+        };
+        let because = match why {
+            Some((call, e)) => format!("{call} failed: {e}"),
+            None => format!(
+                "{} belongs to another PID namespace",
+                String::from_utf8_lossy(&root.0)
+            ),
+        };
+        match by_dir {
+            Ok(()) => {
+                self.mech = Mechanism::ProcDir;
+                crate::warn!(
+                    "startup_selftests: {}; signalling victims through their /proc/PID directory (no process_mrelease)\n",
+                    because
+                );
+            }
+            Err(e) if !foreign => {
+                self.mech = Mechanism::Kill;
+                crate::warn!(
+                    "startup_selftests: {}, pidfd_send_signal failed: {}; signalling victims with kill(2) right after the start-time check\n",
+                    because,
+                    e
+                );
+            }
+            Err(e) => {
+                // Neither way reaches a process of that namespace by its number.
+                self.mech = Mechanism::ProcDir;
+                crate::warn!(
+                    "startup_selftests: {} and pidfd_send_signal failed: {}; kills will fail\n",
+                    because,
+                    e
+                );
+            }
+        }
+    }
+
+    /// earlyoom's `kill_process` (kill.c:655-715) with our fixes: the victim is pinned and its
+    /// identity proven before anything is run or sent for it, it is signalled so that a
+    /// recycled pid can never receive the signal, a SIGTERM that is ignored for the whole
+    /// wait is escalated to SIGKILL, and the whole wait is bounded. `sig` 0 is the startup
+    /// self-test. `tick` is called on every wait step with the latest meminfo, so the caller
+    /// can keep its metrics file fresh while a kill is in progress.
     pub fn kill_process(
         &mut self,
-        scanner: &Scanner,
         mem: &mut meminfo::Reader,
         victim: Option<&Victim>,
         sig: i32,
-    ) -> Result<(), Fatal> {
+        tick: &mut dyn FnMut(&Counters, &MemInfo),
+    ) -> Result<Outcome, Fatal> {
         let Some(v) = victim else {
             crate::warn!("Could not find a process to kill. Sleeping 1 second.\n");
             if self.cfg.notify {
@@ -138,7 +252,16 @@ impl<S: Sys> Killer<S> {
                 );
             }
             self.sys.sleep_ms(1000);
-            return Ok(());
+            return Ok(Outcome::NoVictim);
+        };
+        // Pin first: no line, hook or signal for a process that is not the one the scan chose.
+        let Some(pinned) = self.pin(v, sig) else {
+            return Ok(Outcome::Replaced);
+        };
+        let sig = if sig == libc::SIGTERM && self.drops_sigterm(v) {
+            libc::SIGKILL
+        } else {
+            sig
         };
         if sig != 0 || crate::log::debug_enabled() {
             let level = if sig != 0 {
@@ -161,39 +284,294 @@ impl<S: Sys> Killer<S> {
                 ),
             );
         }
-        if sig != 0 {
-            if let Some(pre) = self.cfg.pre_hook.clone() {
-                crate::debug!(
-                    "going to invoke program before killing: {}\n",
-                    String::from_utf8_lossy(&pre)
-                );
-                hooks::run_program(&mut self.children, &pre, v, PREHOOK_WAIT_MS);
+        if sig == 0 {
+            if let Err(e) = self.send(v, pinned.pidfd.as_ref(), pinned.group, 0) {
+                // The startup self-test ignores failures such as EPERM (kill.c:700), but says so.
+                crate::debug!("startup_selftests: signal 0 to pid {}: {}\n", v.pid, e);
+            }
+            return Ok(Outcome::Probed);
+        }
+        if let Some(pre) = self.cfg.pre_hook.clone() {
+            crate::debug!(
+                "going to invoke program before killing: {}\n",
+                String::from_utf8_lossy(&pre)
+            );
+            hooks::run_program(&mut self.children, &pre, v.into(), PREHOOK_WAIT_MS);
+        }
+        let outcome = if self.cfg.dryrun {
+            crate::warn!("dryrun, not actually sending any signal\n");
+            Outcome::DryRun
+        } else {
+            self.kill_wait(mem, v, &pinned, sig, tick)?
+        };
+        self.notify_killed(v);
+        if let Outcome::Failed(e) = outcome {
+            crate::warn!("kill failed: {}\n", e);
+            if self.cfg.notify {
+                hooks::dbus_notify(&mut self.children, b"Error: Failed to kill process");
+            }
+            if e.0 == libc::EPERM {
+                crate::warn!("sleeping 1 second\n");
+                self.sys.sleep_ms(1000);
             }
         }
-        let res = self.kill_wait(scanner, mem, v, sig);
-        if sig == 0 {
-            // The startup self-test ignores failures such as EPERM (kill.c:700).
-            return match res {
-                Err(KillError::Fatal(f)) => Err(f),
-                _ => Ok(()),
-            };
+        Ok(outcome)
+    }
+
+    /// Proves the victim is still the process the scan chose, and takes a pidfd for it.
+    /// The scan read the victim through its own /proc/PID directory; a read through it still
+    /// succeeding with the same start time means that process is still there (a pid is
+    /// never given to another process while its owner exists), so a pidfd opened on the pid
+    /// before that read refers to it. Also decides whether `-g` may signal its group.
+    fn pin(&mut self, v: &Victim, sig: i32) -> Option<Pinned> {
+        let pidfd = if self.mech == Mechanism::Pidfd && !(self.cfg.dryrun && sig != 0) {
+            match self.sys.pidfd_open(v.pid) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    crate::warn!("kill_wait pid {}: error opening pidfd: {}\n", v.pid, e);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        if !self.same_process(v) {
+            crate::warn!(
+                "kill_wait pid {}: process was replaced since the scan, not signalling it\n",
+                v.pid
+            );
+            return None;
         }
-        self.notify_killed(v);
-        match res {
-            Ok(()) => {}
-            Err(KillError::Fatal(f)) => return Err(f),
-            Err(KillError::Errno(e)) => {
-                crate::warn!("kill failed: {}\n", e);
-                if self.cfg.notify {
-                    hooks::dbus_notify(&mut self.children, b"Error: Failed to kill process");
+        let group = if self.cfg.kill_group && sig != 0 {
+            self.group_of(v)
+        } else {
+            None
+        };
+        Some(Pinned { pidfd, group })
+    }
+
+    fn same_process(&self, v: &Victim) -> bool {
+        let mut buf = [0u8; 1024];
+        v.dir
+            .reader()
+            .stat(&mut buf)
+            .is_ok_and(|st| st.starttime == v.starttime)
+    }
+
+    /// `-g`: the victim's process group, or None (with the reason logged) where signalling it
+    /// would hit the wrong processes: group 1 (init's: a container whose PID 1 leads the
+    /// session) or 0 (not visible in our PID namespace); the daemon's own group (both
+    /// started from one non-interactive shell), which would kill the daemon. The victim is
+    /// then killed alone, which is what earlyoom does without -g.
+    fn group_of(&mut self, v: &Victim) -> Option<i32> {
+        if self.mech != Mechanism::Pidfd {
+            // Without pidfd_open the proc root may be another namespace's, whose group ids
+            // mean nothing to kill(2) here.
+            crate::warn!("-g: no pidfd support, killing process {} alone\n", v.pid);
+            return None;
+        }
+        match self.sys.getpgid(v.pid) {
+            Ok(pgid) if pgid <= 1 => {
+                crate::warn!(
+                    "-g: process group {} of process {} cannot be signalled (init's or not in our PID namespace), killing the process alone\n",
+                    pgid,
+                    v.pid
+                );
+                None
+            }
+            Ok(pgid) if pgid == sys::getpgrp() => {
+                crate::warn!(
+                    "-g: process {} is in the daemon's own process group {}, killing the process alone\n",
+                    v.pid,
+                    pgid
+                );
+                None
+            }
+            Ok(pgid) => Some(pgid),
+            Err(e) => {
+                crate::warn!(
+                    "-g: getpgid({}) failed: {}, killing the process alone\n",
+                    v.pid,
+                    e
+                );
+                None
+            }
+        }
+    }
+
+    /// A container's init that has no SIGTERM handler never sees SIGTERM from outside its
+    /// namespace: the kernel drops signals with the default action sent to a namespace init
+    /// (pid_namespaces(7)), so the 10 s wait would be lost for nothing.
+    fn drops_sigterm(&mut self, v: &Victim) -> bool {
+        let st = v.dir.reader().status();
+        let drops = st.is_ok_and(|s| s.ns_init && !s.catches_term);
+        if drops {
+            crate::warn!(
+                "process {} is the init of its PID namespace and does not catch SIGTERM, which the kernel would drop: sending SIGKILL\n",
+                v.pid
+            );
+        }
+        drops
+    }
+
+    /// One signal to the victim, or to `group`, by the mechanism in use.
+    fn send(
+        &mut self,
+        v: &Victim,
+        pidfd: Option<&Fd>,
+        group: Option<i32>,
+        sig: i32,
+    ) -> Result<(), Errno> {
+        let via = match (group, pidfd, self.mech) {
+            (Some(g), _, _) => Via::Group(g),
+            (None, Some(fd), _) => Via::Pidfd(fd, v.pid),
+            (None, None, Mechanism::Kill) => {
+                // The last resort has a window between the check and the signal: keep it to
+                // one stat read.
+                if !self.same_process(v) {
+                    return Err(Errno(libc::ESRCH));
                 }
-                if e.0 == libc::EPERM {
-                    crate::warn!("sleeping 1 second\n");
-                    self.sys.sleep_ms(1000);
-                }
+                Via::Kill(v.pid)
+            }
+            (None, None, _) => Via::ProcDir(v.dir.raw(), v.pid),
+        };
+        self.sys.signal(via, sig)
+    }
+
+    /// Signal, then `process_mrelease` to reap the victim's memory without waiting for it to
+    /// run (kill.c `kill_release`); the release result is only logged.
+    fn kill_release(
+        &mut self,
+        v: &Victim,
+        pidfd: Option<&Fd>,
+        group: Option<i32>,
+        sig: i32,
+    ) -> Result<(), Errno> {
+        self.send(v, pidfd, group, sig)?;
+        self.counters
+            .signal_sent(self.reason, sig, v.comm.as_bytes());
+        if let Some(fd) = pidfd {
+            match self.sys.mrelease(fd) {
+                Ok(()) => crate::info!(
+                    "kill_release: pid={}: process_mrelease pidfd={} success\n",
+                    v.pid,
+                    fd.raw()
+                ),
+                Err(e) => crate::warn!(
+                    "kill_release: pid={}: process_mrelease pidfd={} failed: {}\n",
+                    v.pid,
+                    fd.raw(),
+                    e
+                ),
             }
         }
         Ok(())
+    }
+
+    /// Whether the victim (or, with -g, its group) is gone. A zombie counts as gone for a
+    /// single process (its memory is freed; earlyoom's is_alive), but a group is alive while
+    /// any member is left, zombies included, as earlyoom's kill(-pgid, 0) says; the daemon's
+    /// own children among them are reaped first, so they cannot hold the group up.
+    fn gone(&mut self, v: &Victim, p: &Pinned) -> bool {
+        if let Some(g) = p.group {
+            self.children.reap();
+            return self.sys.signal(Via::Group(g), 0).is_err();
+        }
+        if let Some(fd) = &p.pidfd {
+            return self.sys.wait_exit(fd, 0);
+        }
+        let mut buf = [0u8; 1024];
+        match v.dir.reader().stat(&mut buf) {
+            Ok(st) => st.state == b'X' || (st.state == b'Z' && st.num_threads <= 1),
+            Err(_) => true,
+        }
+    }
+
+    /// May the group still be signalled? Only while the pinned victim is a member: then the
+    /// group id is held by a process we know, and cannot have been recycled for another
+    /// group since the first signal.
+    fn group_still_ours(&mut self, v: &Victim, pgid: i32) -> bool {
+        let mut buf = [0u8; 1024];
+        v.dir
+            .reader()
+            .stat(&mut buf)
+            .is_ok_and(|st| st.starttime == v.starttime && st.pgrp == pgid)
+    }
+
+    fn kill_wait(
+        &mut self,
+        mem: &mut meminfo::Reader,
+        v: &Victim,
+        p: &Pinned,
+        mut sig: i32,
+        tick: &mut dyn FnMut(&Counters, &MemInfo),
+    ) -> Result<Outcome, Fatal> {
+        if let Some(g) = p.group {
+            crate::warn!("killing whole process group {} (-g flag is active)\n", g);
+        }
+        let shown_pid = p.group.map_or(v.pid, |g| -g);
+        let t0 = sys::monotonic_secs();
+        if let Err(e) = self.kill_release(v, p.pidfd.as_ref(), p.group, sig) {
+            return Ok(Outcome::Failed(e));
+        }
+        // In 100 ms steps: up to 10 s after the first signal, and at least KILL_GRACE_MS
+        // after a SIGKILL.
+        let grace = KILL_GRACE_MS / WAIT_STEP_MS as u32;
+        let mut deadline = WAIT_STEPS;
+        if sig == libc::SIGKILL {
+            deadline = deadline.max(grace);
+        }
+        for i in 0.. {
+            let secs = sys::monotonic_secs() - t0;
+            let m = mem.read()?;
+            if sig != libc::SIGKILL {
+                crate::debug!("{}", Report(&m));
+                // earlyoom's escalation: memory fell to the SIGKILL limits while we waited.
+                // Ours adds one: SIGTERM ignored for the whole wait (earlyoom #354, #373).
+                if decide(&m, &self.limits) == Action::Kill || i >= WAIT_STEPS {
+                    sig = libc::SIGKILL;
+                    let group = match p.group {
+                        Some(g) if !self.group_still_ours(v, g) => {
+                            crate::warn!(
+                                "process group {}: process {} has exited or left it, not signalling the group again (its id may have been reused)\n",
+                                g,
+                                v.pid
+                            );
+                            None
+                        }
+                        g => g,
+                    };
+                    match self.kill_release(v, p.pidfd.as_ref(), group, sig) {
+                        // Exited meanwhile: the wait below sees it.
+                        Err(e) if e.0 == libc::ESRCH => {}
+                        Err(e) => return Ok(Outcome::Failed(e)),
+                        Ok(()) => {}
+                    }
+                    crate::warn!("escalating to SIGKILL after {:.3} seconds\n", secs);
+                    deadline = deadline.max(i + grace);
+                }
+            } else if crate::log::debug_enabled() {
+                crate::info!("{}", Report(&m));
+            }
+            tick(&self.counters, &m);
+            if self.gone(v, p) {
+                crate::warn!("process {} exited after {:.3} seconds\n", shown_pid, secs);
+                return Ok(Outcome::Exited { secs });
+            }
+            if i >= deadline {
+                break;
+            }
+            match &p.pidfd {
+                Some(fd) if p.group.is_none() => {
+                    self.sys.wait_exit(fd, WAIT_STEP_MS);
+                }
+                _ => self.sys.sleep_ms(WAIT_STEP_MS as u64),
+            }
+        }
+        crate::warn!("process {} did not exit\n", shown_pid);
+        Ok(Outcome::DidNotExit {
+            sigkilled: sig == libc::SIGKILL,
+        })
     }
 
     /// `-n` and `-N` after a kill attempt; in dry-run at most once per whole second.
@@ -214,171 +592,27 @@ impl<S: Sys> Killer<S> {
             hooks::dbus_notify(&mut self.children, &body);
         }
         if let Some(post) = self.cfg.post_hook.clone() {
-            hooks::run_program(&mut self.children, &post, v, 0);
+            hooks::run_program(&mut self.children, &post, v.into(), 0);
         }
-    }
-
-    fn signal(&mut self, pidfd: &Fd, target: &Target, sig: i32) -> Result<(), Errno> {
-        match *target {
-            Target::Pid => self.sys.pidfd_signal(pidfd, sig),
-            Target::Group(pgid) => self.sys.group_signal(pgid, sig),
-        }
-    }
-
-    /// Signal, then `process_mrelease` to reap the victim's memory without waiting for it to
-    /// run (kill.c `kill_release`); the release result is only logged.
-    fn kill_release(
-        &mut self,
-        v: &Victim,
-        pidfd: &Fd,
-        target: &Target,
-        sig: i32,
-    ) -> Result<(), Errno> {
-        self.signal(pidfd, target, sig)?;
-        if sig != 0 {
-            self.counters
-                .signal_sent(self.reason, sig, v.comm.as_bytes());
-            match self.sys.mrelease(pidfd) {
-                Ok(()) => crate::info!(
-                    "kill_release: pid={}: process_mrelease pidfd={} success\n",
-                    v.pid,
-                    pidfd.raw()
-                ),
-                Err(e) => crate::warn!(
-                    "kill_release: pid={}: process_mrelease pidfd={} failed: {}\n",
-                    v.pid,
-                    pidfd.raw(),
-                    e
-                ),
-            }
-        }
-        Ok(())
-    }
-
-    fn kill_wait(
-        &mut self,
-        scanner: &Scanner,
-        mem: &mut meminfo::Reader,
-        v: &Victim,
-        mut sig: i32,
-    ) -> Result<(), KillError> {
-        if self.cfg.dryrun && sig != 0 {
-            crate::warn!("dryrun, not actually sending any signal\n");
-            return Ok(());
-        }
-        // Pin the process, then prove it is the one we scanned: a pidfd taken now refers to
-        // whoever owns the pid now, and the start time tells whether that is still our
-        // victim. After this, signals go to the pidfd and can never reach a recycled pid.
-        let pidfd = self.sys.pidfd_open(v.pid).map_err(|e| {
-            crate::warn!("kill_wait pid {}: error opening pidfd: {}\n", v.pid, e);
-            KillError::Errno(e)
-        })?;
-        match scanner.same_process(v) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                crate::warn!(
-                    "kill_wait pid {}: process was replaced since the scan, not signalling it\n",
-                    v.pid
-                );
-                return Err(KillError::Errno(Errno(libc::ESRCH)));
-            }
-        }
-        let target = if self.cfg.kill_group {
-            let pgid = self.sys.getpgid(v.pid)?;
-            // Never signal group 0 (ours) or 1 (init's): kill(-1) would hit every process.
-            if pgid <= 1 {
-                return Err(KillError::Errno(Errno(libc::EPERM)));
-            }
-            crate::warn!("killing whole process group {} (-g flag is active)\n", pgid);
-            Target::Group(pgid)
-        } else {
-            Target::Pid
-        };
-        let shown_pid = match target {
-            Target::Pid => v.pid,
-            Target::Group(g) => -g,
-        };
-        if sig == 0 {
-            return Ok(self.signal(&pidfd, &target, 0)?);
-        }
-        let t0 = sys::monotonic_secs();
-        self.kill_release(v, &pidfd, &target, sig)?;
-        let mut deadline = if sig == libc::SIGKILL {
-            WAIT_STEPS
-        } else {
-            u32::MAX
-        };
-        for i in 0.. {
-            let secs = sys::monotonic_secs() - t0;
-            if sig != libc::SIGKILL {
-                let m = mem.read().map_err(KillError::Fatal)?;
-                crate::debug!("{}", Report(&m));
-                // earlyoom's escalation: memory fell to the SIGKILL limits while we waited.
-                // Ours adds one: SIGTERM ignored for the whole wait (earlyoom #354, #373).
-                if decide(&m, &self.limits) == Action::Kill || i >= WAIT_STEPS {
-                    sig = libc::SIGKILL;
-                    self.kill_release(v, &pidfd, &target, sig)?;
-                    crate::warn!("escalating to SIGKILL after {:.3} seconds\n", secs);
-                    deadline = i + WAIT_STEPS;
-                }
-            } else if crate::log::debug_enabled() {
-                let m = mem.read().map_err(KillError::Fatal)?;
-                crate::info!("{}", Report(&m));
-            }
-            let gone = match target {
-                Target::Pid => self.sys.wait_exit(&pidfd, 0),
-                // Alive while any member (even an unreaped zombie) is left, as earlyoom.
-                Target::Group(g) => self.sys.group_signal(g, 0).is_err(),
-            };
-            if gone {
-                crate::warn!("process {} exited after {:.3} seconds\n", shown_pid, secs);
-                return Ok(());
-            }
-            if i >= deadline {
-                break;
-            }
-            match target {
-                Target::Pid => {
-                    self.sys.wait_exit(&pidfd, WAIT_STEP_MS);
-                }
-                Target::Group(_) => self.sys.sleep_ms(WAIT_STEP_MS as u64),
-            }
-        }
-        crate::warn!("process {} did not exit\n", shown_pid);
-        Err(KillError::Errno(Errno(libc::ETIME)))
     }
 
     /// `--kernel-oom`: write `f` to `<proc>/sysrq-trigger` (kill.c:246-283). Returns false if
     /// it could not be done.
     pub fn trigger_kernel_oom(&mut self, sysrq: &[u8], dryrun: bool) -> bool {
         let shown = String::from_utf8_lossy(sysrq);
-        let mut c = sysrq.to_vec();
-        c.push(0);
-        // SAFETY: NUL-terminated path.
-        if unsafe { libc::access(c.as_ptr().cast(), libc::W_OK) } != 0 {
+        if let Err(e) = sys::access_w(sysrq) {
             crate::warn!(
                 "trigger_kernel_oom: no permission to write to {}: {}\n",
                 shown,
-                Errno::last()
+                e
             );
             return false;
         }
         if dryrun {
             return true;
         }
-        // SAFETY: NUL-terminated path.
-        let fd = unsafe { libc::open(c.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC) };
-        if fd < 0 {
-            crate::warn!(
-                "trigger_kernel_oom: failed to open {}: {}\n",
-                shown,
-                Errno::last()
-            );
-            return false;
-        }
-        let fd = Fd(fd);
-        if let Err(e) = sys::write_all(fd.raw(), b"f") {
-            crate::warn!("trigger_kernel_oom: failed to write to {}: {}\n", shown, e);
+        if let Err((what, e)) = sys::write_file(sysrq, b"f") {
+            crate::warn!("trigger_kernel_oom: failed to {} {}: {}\n", what, shown, e);
             return false;
         }
         crate::info!("trigger_kernel_oom: successfully triggered kernel OOM killer\n");
@@ -389,17 +623,5 @@ impl<S: Sys> Killer<S> {
             );
         }
         true
-    }
-}
-
-#[derive(Debug)]
-enum KillError {
-    Errno(Errno),
-    Fatal(Fatal),
-}
-
-impl From<Errno> for KillError {
-    fn from(e: Errno) -> KillError {
-        KillError::Errno(e)
     }
 }

@@ -9,7 +9,7 @@
 use crate::sys;
 use std::fmt::{self, Write};
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 static SYSLOG: AtomicBool = AtomicBool::new(false);
@@ -32,19 +32,88 @@ pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
 
-/// `--syslog`: from now on fatal/warn/info/debug go to syslog(3) as earlyoom does
-/// (`openlog("earlyoom", LOG_PID|LOG_NDELAY, LOG_DAEMON)`).
+/// Log lines dropped because writing them would have blocked the loop (a full pipe, a log
+/// daemon that stopped reading) or failed: the metrics file reports it.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+fn drop_line() {
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `--syslog`: from now on fatal/warn/info/debug go to the system log, as earlyoom's
+/// `openlog("earlyoom", LOG_PID|LOG_NDELAY, LOG_DAEMON)` + `syslog()` send them, in the same
+/// datagram format, but never blocking: glibc's syslog() writes to /dev/log on a blocking
+/// socket, so a log daemon that stops reading (its queue full) would stop the loop inside
+/// the next message, and a hog started then would live. Here the socket is non-blocking, a
+/// datagram that does not fit is dropped and counted, and a lost connection (the log daemon
+/// restarted) is made again at most once a second.
 pub fn enable_syslog() {
     if !SYSLOG.swap(true, Ordering::Relaxed) {
-        // SAFETY: the ident is a static NUL-terminated string, as openlog requires.
-        unsafe {
-            libc::openlog(
-                c"earlyoom".as_ptr(),
-                libc::LOG_PID | libc::LOG_NDELAY,
-                libc::LOG_DAEMON,
-            )
-        };
+        sys::prime_localtime();
+        syslog_connect();
     }
+}
+
+/// The connected /dev/log socket (-1: none yet), and when connecting last failed.
+static SYSLOG_FD: AtomicI32 = AtomicI32::new(-1);
+static SYSLOG_RETRY_SEC: AtomicI64 = AtomicI64::new(i64::MIN);
+
+/// Where syslog(3) sends (`_PATH_LOG`).
+const DEV_LOG: &[u8] = b"/dev/log";
+
+fn syslog_connect() -> i32 {
+    let now = sys::monotonic_secs() as i64;
+    if SYSLOG_RETRY_SEC.load(Ordering::Relaxed) == now {
+        return -1;
+    }
+    match sys::unix_dgram_connect(DEV_LOG) {
+        Ok(fd) => {
+            let old = SYSLOG_FD.swap(fd, Ordering::Relaxed);
+            sys::close(old);
+            fd
+        }
+        Err(_) => {
+            SYSLOG_RETRY_SEC.store(now, Ordering::Relaxed);
+            -1
+        }
+    }
+}
+
+/// One message as syslog(3) formats it: `<PRI>Mmm dd hh:mm:ss earlyoom[PID]: text`.
+fn syslog_send(prio: i32, line: &Line) {
+    let mut msg = Line::new();
+    let mut num = [0u8; 20];
+    msg.push(b"<");
+    msg.push(sys::decimal((libc::LOG_DAEMON | prio) as u64, &mut num));
+    msg.push(b">");
+    let mut ts = [0u8; 16];
+    msg.push(sys::syslog_time(&mut ts));
+    msg.push(b"earlyoom[");
+    msg.push(sys::decimal(sys::getpid() as u64, &mut num));
+    msg.push(b"]: ");
+    msg.push(line.as_bytes());
+    let mut fd = SYSLOG_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        fd = syslog_connect();
+    }
+    for attempt in 0..2 {
+        if fd < 0 {
+            break;
+        }
+        match sys::send_nonblocking(fd, msg.as_bytes()) {
+            Ok(()) => return,
+            // The log daemon went away or restarted: connect again (once) and resend.
+            Err(e) if attempt == 0 && matches!(e.0, libc::ECONNREFUSED | libc::ENOTCONN) => {
+                fd = syslog_connect();
+            }
+            Err(_) => break,
+        }
+    }
+    drop_line();
 }
 
 fn use_color(fd: i32) -> bool {
@@ -79,7 +148,7 @@ impl Line {
         }
     }
     pub fn push(&mut self, b: &[u8]) {
-        // One byte stays free for c_str's NUL.
+        // One byte stays free, as the C buffer this mirrors keeps one for its NUL.
         let n = b.len().min(self.buf.len() - 1 - self.len);
         for (dst, &src) in self.buf[self.len..self.len + n].iter_mut().zip(b) {
             dst.write(src);
@@ -90,10 +159,6 @@ impl Line {
         // SAFETY: push wrote (initialised) the first `len` bytes, and `len` never exceeds the
         // buffer; MaybeUninit<u8> has the layout of u8.
         unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) }
-    }
-    fn c_str(&mut self) -> *const libc::c_char {
-        self.buf[self.len].write(0);
-        self.buf.as_ptr().cast()
     }
 }
 
@@ -132,9 +197,7 @@ fn compose(level: Level, body: impl FnOnce(&mut Line)) {
             Level::Debug => libc::LOG_DEBUG,
         };
         body(&mut line);
-        let p = line.c_str();
-        // SAFETY: "%s" with a NUL-terminated buffer.
-        unsafe { libc::syslog(prio, c"%s".as_ptr(), p) };
+        syslog_send(prio, &line);
         return;
     }
     let fd = match level {
@@ -172,8 +235,8 @@ fn write_line(fd: i32, msg: &[u8]) {
     };
     // SAFETY: one valid pollfd, no wait.
     let ready = unsafe { libc::poll(&mut p, 1, 0) };
-    if ready == 1 && p.revents & libc::POLLOUT != 0 {
-        let _ = sys::write_all(fd, msg);
+    if !(ready == 1 && p.revents & libc::POLLOUT != 0 && sys::write_all(fd, msg).is_ok()) {
+        drop_line();
     }
 }
 

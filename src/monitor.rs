@@ -3,13 +3,13 @@
 use crate::cli::{self, Config, Event, Parsed, Totals};
 use crate::decide::{decide, sleep_time_ms, Action, Limits};
 use crate::guard::{Guard, GuardConfig, Trip};
-use crate::kill::{KillConfig, Killer, RealSys, Sys};
+use crate::kill::{KillConfig, Killer, Outcome, RealSys, Sys};
 use crate::log::pct;
 use crate::meminfo::{self, MemInfo, Report};
-use crate::metrics::{MetricsFile, Reason};
+use crate::metrics::{Counters, MetricsFile, Reason};
 use crate::procfs::ProcRoot;
 use crate::sys::{self, Errno};
-use crate::victim::{Matchers, Options, Scanner};
+use crate::victim::{Matchers, Options, Scanner, Victim};
 use crate::Fatal;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -25,10 +25,63 @@ pub struct Daemon<S: Sys> {
     /// `--livelock-guard`, when active.
     pub guard: Option<Guard>,
     /// `--metrics-file`, when given.
-    pub metrics: Option<MetricsFile>,
-    metrics_countdown_ms: i64,
-    metrics_failing: bool,
+    pub metrics: Option<Metrics>,
     report_countdown_ms: i64,
+}
+
+/// The metrics file and when it is due.
+pub struct Metrics {
+    file: MetricsFile,
+    /// Milliseconds until the next write (the loop counts its sleeps down).
+    countdown_ms: i64,
+    /// CLOCK_MONOTONIC of the last write (a kill in progress counts real time).
+    last_write: f64,
+    failing: bool,
+    interval_ms: i64,
+}
+
+impl Metrics {
+    pub fn new(file: MetricsFile, report_interval_ms: i32) -> Metrics {
+        // At the report interval, but at least every 10 s and at most every second.
+        let r = i64::from(report_interval_ms);
+        Metrics {
+            file,
+            countdown_ms: 0,
+            last_write: f64::NEG_INFINITY,
+            failing: false,
+            interval_ms: if r > 0 {
+                r.clamp(1000, METRICS_INTERVAL_MS)
+            } else {
+                METRICS_INTERVAL_MS
+            },
+        }
+    }
+
+    /// Rewrites the file; a failure is logged once, and again after recovery.
+    pub fn write(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
+        match self.file.write(c, m, l, dryrun) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                crate::warn!("metrics: writing the metrics file works again\n");
+            }
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                crate::warn!("metrics: could not write the metrics file: {}\n", e);
+            }
+            Err(_) => {}
+        }
+        self.countdown_ms = self.interval_ms;
+        self.last_write = sys::monotonic_secs();
+    }
+
+    /// While a kill is waited out: rewrite when an interval has passed, so that "the daemon
+    /// is not reporting" never fires because one victim is slow to exit.
+    pub fn tick(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
+        if (sys::monotonic_secs() - self.last_write) * 1000.0 >= self.interval_ms as f64 {
+            self.write(c, m, l, dryrun);
+        }
+    }
 }
 
 /// The metrics file is rewritten at least this often (and after every kill), so that
@@ -81,8 +134,6 @@ impl<S: Sys> Daemon<S> {
             scanner,
             guard: None,
             metrics: None,
-            metrics_countdown_ms: 0,
-            metrics_failing: false,
             report_countdown_ms: 0,
         }
     }
@@ -104,10 +155,11 @@ impl<S: Sys> Daemon<S> {
                 self.cfg.kernel_oom = false;
             }
         } else {
+            self.killer.probe(&self.root);
             crate::debug!("startup_selftests: dry-running oom kill...\n");
             let sel = self.scanner.scan()?;
             self.killer
-                .kill_process(&self.scanner, &mut self.mem, sel.victim.as_ref(), 0)?;
+                .kill_process(&mut self.mem, sel.victim.as_ref(), 0, &mut |_, _| {})?;
         }
         self.killer.cfg.post_hook =
             crate::hooks::check_program(self.killer.cfg.post_hook.take(), "-N", "notify script");
@@ -142,7 +194,7 @@ impl<S: Sys> Daemon<S> {
         }
     }
 
-    /// Rewrites the metrics file (if any); a failure is logged once, and again after recovery.
+    /// Rewrites the metrics file (if any).
     pub fn write_metrics(&mut self, m: &MemInfo) {
         let Some(f) = self.metrics.as_mut() else {
             return;
@@ -152,25 +204,34 @@ impl<S: Sys> Daemon<S> {
         c.livelocked_cgroups = self.guard.as_ref().map_or(0, |g| {
             g.watched.iter().filter(|w| w.tracker.suspicious()).count() as u64
         });
-        match f.write(c, m, &self.limits, self.cfg.dryrun) {
-            Ok(()) if self.metrics_failing => {
-                self.metrics_failing = false;
-                crate::warn!("metrics: writing the metrics file works again\n");
-            }
-            Ok(()) => {}
-            Err(e) if !self.metrics_failing => {
-                self.metrics_failing = true;
-                crate::warn!("metrics: could not write the metrics file: {}\n", e);
-            }
-            Err(_) => {}
+        f.write(c, m, &self.limits, self.cfg.dryrun);
+    }
+
+    /// Kills `victim` (None: earlyoom's "could not find a process") for `reason`, keeping the
+    /// metrics file fresh meanwhile, and remembers a victim that SIGKILL did not end.
+    fn kill(&mut self, victim: Option<&Victim>, sig: i32, reason: Reason) -> Result<(), Fatal> {
+        self.killer.reason = reason;
+        self.killer.counters.last_scan_seconds = self.scanner.last_scan_seconds;
+        let (limits, dryrun) = (self.limits, self.cfg.dryrun);
+        let metrics = &mut self.metrics;
+        let outcome = self
+            .killer
+            .kill_process(&mut self.mem, victim, sig, &mut |c, m| {
+                if let Some(f) = metrics.as_mut() {
+                    f.tick(c, m, &limits, dryrun);
+                }
+            })?;
+        if let (Outcome::DidNotExit { sigkilled: true }, Some(v)) = (outcome, victim) {
+            crate::warn!(
+                "process {} did not exit after SIGKILL; passing over it from now on\n",
+                v.pid
+            );
+            self.scanner.unkillable.remember(v.pid, v.starttime);
         }
-        // At the report interval, but at least every 10 s and at most every second.
-        let r = i64::from(self.cfg.report_interval_ms);
-        self.metrics_countdown_ms = if r > 0 {
-            r.clamp(1000, METRICS_INTERVAL_MS)
-        } else {
-            METRICS_INTERVAL_MS
-        };
+        if let Some(f) = self.metrics.as_mut() {
+            f.countdown_ms = 0;
+        }
+        Ok(())
     }
 
     /// One poll; returns how long to sleep. Allocation-free unless it kills.
@@ -207,14 +268,7 @@ impl<S: Sys> Daemon<S> {
             if decide(&last, &self.limits) == Action::None {
                 crate::warn!("memory situation has recovered while selecting victim\n");
             } else {
-                self.killer.reason = Reason::Memory;
-                self.killer.kill_process(
-                    &self.scanner,
-                    &mut self.mem,
-                    sel.victim.as_ref(),
-                    action.signal(),
-                )?;
-                self.metrics_countdown_ms = 0;
+                self.kill(sel.victim.as_ref(), action.signal(), Reason::Memory)?;
             }
         } else {
             if self.cfg.report_interval_ms > 0 && self.report_countdown_ms <= 0 {
@@ -224,16 +278,17 @@ impl<S: Sys> Daemon<S> {
             let trip = self.guard.as_mut().and_then(|g| g.check(m.swap_free_kib));
             if let Some((i, trip)) = trip {
                 self.break_livelock(i, &trip)?;
-                self.metrics_countdown_ms = 0;
             }
         }
-        if self.metrics.is_some() && self.metrics_countdown_ms <= 0 {
+        if self.metrics.as_ref().is_some_and(|f| f.countdown_ms <= 0) {
             self.write_metrics(&last);
         }
         let ms = sleep_time_ms(&last, &self.limits);
         crate::debug!("adaptive sleep time: {} ms\n", ms);
         self.report_countdown_ms -= ms as i64;
-        self.metrics_countdown_ms -= ms as i64;
+        if let Some(f) = self.metrics.as_mut() {
+            f.countdown_ms -= ms as i64;
+        }
         Ok(ms)
     }
 
@@ -275,9 +330,19 @@ impl<S: Sys> Daemon<S> {
         );
         self.killer.counters.livelock_trips += 1;
         if let Some(v) = sel.victim.as_ref() {
-            self.killer.reason = Reason::Livelock;
-            self.killer
-                .kill_process(&self.scanner, &mut self.mem, Some(v), libc::SIGTERM)?;
+            // The scan read cgroup.procs before it chose; the victim must still be a member
+            // of that cgroup when it is signalled (it may have moved, or the pid exited and
+            // was recycled outside it: then its directory reads fail).
+            let rel = shown.as_os_str().as_encoded_bytes();
+            if !v.dir.in_cgroup(rel).unwrap_or(false) {
+                crate::warn!(
+                    "livelock guard: process {} is no longer in cgroup {}, not signalling it\n",
+                    v.pid,
+                    shown.display()
+                );
+                return Ok(());
+            }
+            self.kill(Some(v), libc::SIGTERM, Reason::Livelock)?;
         }
         Ok(())
     }
@@ -411,9 +476,8 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
         }
     }
     if let Some(p) = d.cfg.metrics_file.clone() {
-        d.metrics = Some(MetricsFile::new(std::path::Path::new(OsStr::from_bytes(
-            &p,
-        ))));
+        let file = MetricsFile::new(std::path::Path::new(OsStr::from_bytes(&p)));
+        d.metrics = Some(Metrics::new(file, d.cfg.report_interval_ms));
     }
     d.selftest()?;
     d.print_limits(&m0);

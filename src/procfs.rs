@@ -161,6 +161,64 @@ pub fn fix_truncated_utf8(s: &[u8]) -> usize {
     len
 }
 
+/// Where one process's files are read from: paths `PID/file` below the proc root (the cheap
+/// first look a scan takes at every process) or the process's own `/proc/PID` directory
+/// ([`PidDir`], every read of that one process). The readers follow earlyoom's
+/// (meminfo.c, proc_pid.c) byte for byte.
+pub trait PidFiles {
+    /// Reads `file` into buf; returns the byte count.
+    fn read(&mut self, file: &[u8], buf: &mut [u8]) -> Result<usize, Errno>;
+
+    /// Owner of the process's /proc directory: the effective uid (or 0 for non-dumpable
+    /// processes), which is what earlyoom's `--ignore-root-user` and `EARLYOOM_UID` use.
+    fn uid(&mut self) -> Result<u32, Errno>;
+
+    fn stat(&mut self, buf: &mut [u8]) -> Result<Stat, Errno> {
+        let n = self.read(b"stat", buf)?;
+        parse_stat(&buf[..n]).ok_or(Errno(libc::EINVAL))
+    }
+
+    /// A file holding one decimal integer (oom_score, oom_score_adj).
+    fn int(&mut self, file: &[u8], buf: &mut [u8]) -> Result<i32, Errno> {
+        let n = self.read(file, buf)?;
+        let s = buf[..n].trim_ascii();
+        parse_int(s).ok_or(Errno(libc::EINVAL))
+    }
+
+    /// comm as earlyoom reads it (meminfo.c:196-220): ≤255 bytes, the last byte (the newline)
+    /// dropped, truncated UTF-8 fixed; an empty file is an error.
+    fn comm(&mut self, out: &mut Text) -> Result<(), Errno> {
+        let mut buf = [0u8; 256];
+        let n = self.read(b"comm", &mut buf[..255])?;
+        if n == 0 {
+            out.clear();
+            return Err(Errno(libc::ENODATA));
+        }
+        let s = &buf[..n - 1];
+        out.set(&s[..fix_truncated_utf8(s)]);
+        Ok(())
+    }
+
+    /// cmdline as earlyoom reads it (meminfo.c:222-256): ≤255 bytes, NUL → space, the last
+    /// byte dropped (normally the trailing NUL), truncated UTF-8 fixed; empty stays empty.
+    fn cmdline(&mut self, out: &mut Text) -> Result<(), Errno> {
+        let mut buf = [0u8; 256];
+        let n = self.read(b"cmdline", &mut buf[..255])?;
+        out.clear();
+        if n == 0 {
+            return Ok(());
+        }
+        for b in &mut buf[..n] {
+            if *b == 0 {
+                *b = b' ';
+            }
+        }
+        let s = &buf[..n - 1];
+        out.set(&s[..fix_truncated_utf8(s)]);
+        Ok(())
+    }
+}
+
 /// The proc root opened for one scan; per-pid files are opened relative to it.
 pub struct ProcDir {
     fd: Fd,
@@ -194,71 +252,171 @@ impl ProcDir {
         &self.path
     }
 
-    /// Reads `<pid>/<file>` into buf; returns the byte count.
-    pub fn read(&mut self, pid: i32, file: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
-        let dirfd = self.fd.raw();
-        let path = self.pid_path(pid, file);
-        sys::read_at(dirfd, path, buf)
+    /// The files of `pid` by path (`PID/file` below the root).
+    pub fn at(&mut self, pid: i32) -> ByPath<'_> {
+        ByPath { dir: self, pid }
     }
 
-    /// Owner of `<root>/<pid>`: the effective uid (or 0 for non-dumpable processes), which is
-    /// what earlyoom's `--ignore-root-user` and `EARLYOOM_UID` use.
-    pub fn uid(&mut self, pid: i32) -> Result<u32, Errno> {
+    /// Opens `<root>/<pid>` itself: from then on every read is of the process that owned
+    /// the pid at this moment, and fails (ESRCH) once it is gone, never of a newcomer that
+    /// got the same pid.
+    pub fn open_pid(&mut self, pid: i32) -> Result<PidDir, Errno> {
         let dirfd = self.fd.raw();
         let path = self.pid_path(pid, b"");
-        // SAFETY: zeroed stat is a valid out-parameter; path is NUL-terminated.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::fstatat(dirfd, path.as_ptr(), &mut st, 0) };
-        if rc < 0 {
-            Err(Errno::last())
-        } else {
-            Ok(st.st_uid)
-        }
+        let fd = sys::openat(dirfd, path, libc::O_DIRECTORY)?;
+        Ok(PidDir { fd, pid })
+    }
+
+    /// Reads `<pid>/<file>` into buf; returns the byte count.
+    pub fn read(&mut self, pid: i32, file: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
+        self.at(pid).read(file, buf)
+    }
+
+    pub fn uid(&mut self, pid: i32) -> Result<u32, Errno> {
+        self.at(pid).uid()
     }
 
     pub fn stat(&mut self, pid: i32, buf: &mut [u8]) -> Result<Stat, Errno> {
-        let n = self.read(pid, b"stat", buf)?;
-        parse_stat(&buf[..n]).ok_or(Errno(libc::EINVAL))
+        self.at(pid).stat(buf)
     }
 
-    /// A file holding one decimal integer (oom_score, oom_score_adj).
     pub fn int(&mut self, pid: i32, file: &[u8], buf: &mut [u8]) -> Result<i32, Errno> {
-        let n = self.read(pid, file, buf)?;
-        let s = buf[..n].trim_ascii();
-        parse_int(s).ok_or(Errno(libc::EINVAL))
+        self.at(pid).int(file, buf)
     }
 
-    /// comm as earlyoom reads it (meminfo.c:196-220): ≤255 bytes, the last byte (the newline)
-    /// dropped, truncated UTF-8 fixed; an empty file is an error.
     pub fn comm(&mut self, pid: i32, out: &mut Text) -> Result<(), Errno> {
-        let mut buf = [0u8; 256];
-        let n = self.read(pid, b"comm", &mut buf[..255])?;
-        if n == 0 {
-            out.clear();
-            return Err(Errno(libc::ENODATA));
-        }
-        let s = &buf[..n - 1];
-        out.set(&s[..fix_truncated_utf8(s)]);
-        Ok(())
+        self.at(pid).comm(out)
     }
 
-    /// cmdline as earlyoom reads it (meminfo.c:222-256): ≤255 bytes, NUL → space, the last
-    /// byte dropped (normally the trailing NUL), truncated UTF-8 fixed; empty stays empty.
     pub fn cmdline(&mut self, pid: i32, out: &mut Text) -> Result<(), Errno> {
-        let mut buf = [0u8; 256];
-        let n = self.read(pid, b"cmdline", &mut buf[..255])?;
-        out.clear();
-        if n == 0 {
-            return Ok(());
-        }
-        for b in &mut buf[..n] {
-            if *b == 0 {
-                *b = b' ';
+        self.at(pid).cmdline(out)
+    }
+}
+
+/// The files of one pid by path below the proc root.
+pub struct ByPath<'a> {
+    dir: &'a mut ProcDir,
+    pid: i32,
+}
+
+impl PidFiles for ByPath<'_> {
+    fn read(&mut self, file: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
+        let dirfd = self.dir.fd.raw();
+        let path = self.dir.pid_path(self.pid, file);
+        sys::read_at(dirfd, path, buf)
+    }
+
+    fn uid(&mut self) -> Result<u32, Errno> {
+        let dirfd = self.dir.fd.raw();
+        let path = self.dir.pid_path(self.pid, b"");
+        sys::fstatat_uid(dirfd, path)
+    }
+}
+
+/// What `/proc/PID/status` says about how a process takes signals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The last NSpid field is 1 and there is more than one: the process is the init of a
+    /// PID namespace below the proc root's (a container's PID 1). The kernel drops signals
+    /// with the default action sent to such an init (pid_namespaces(7)), SIGTERM included,
+    /// unless it installed a handler.
+    pub ns_init: bool,
+    /// SigCgt has SIGTERM: a handler is installed.
+    pub catches_term: bool,
+}
+
+/// Parses the NSpid and SigCgt lines of `/proc/PID/status` (proc(5)).
+pub fn parse_status(buf: &[u8]) -> Option<Status> {
+    let mut st = Status::default();
+    let mut seen = 0;
+    for line in buf.split(|&b| b == b'\n') {
+        if let Some(v) = line.strip_prefix(b"NSpid:") {
+            let mut n = 0;
+            let mut last = None;
+            for f in v
+                .split(|&b| b == b'\t' || b == b' ')
+                .filter(|f| !f.is_empty())
+            {
+                n += 1;
+                last = parse_int::<i64>(f);
             }
+            st.ns_init = n > 1 && last == Some(1);
+            seen += 1;
+        } else if let Some(v) = line.strip_prefix(b"SigCgt:") {
+            let hex = std::str::from_utf8(v.trim_ascii()).ok()?;
+            let mask = u64::from_str_radix(hex, 16).ok()?;
+            st.catches_term = mask & (1 << (libc::SIGTERM - 1)) != 0;
+            seen += 1;
         }
-        let s = &buf[..n - 1];
-        out.set(&s[..fix_truncated_utf8(s)]);
-        Ok(())
+    }
+    // NSpid exists since Linux 4.1; without it there are no nested namespaces to worry about.
+    (seen >= 1).then_some(st)
+}
+
+/// The cgroup v2 path in a `/proc/PID/cgroup` buffer (the `0::/path` line).
+pub fn parse_cgroup_v2(buf: &[u8]) -> Option<&[u8]> {
+    buf.split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"0::"))
+}
+
+/// One process's `/proc/PID` directory, held open: the process is pinned for reading. Every
+/// file is read relative to it, so two processes' data can never merge into one record, and
+/// a pid recycled after the process exited makes each read fail instead of answering for the
+/// newcomer (proc(5): the directory of a process that has exited gives ESRCH).
+#[derive(Debug)]
+pub struct PidDir {
+    fd: Fd,
+    pid: i32,
+}
+
+impl PidDir {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn raw(&self) -> i32 {
+        self.fd.raw()
+    }
+
+    /// The directory as a [`PidFiles`] reader (reads need no exclusive access).
+    pub fn reader(&self) -> &PidDir {
+        self
+    }
+
+    /// NSpid and SigCgt (for a container's init, see [`Status`]).
+    pub fn status(&self) -> Result<Status, Errno> {
+        let mut buf = [0u8; 2048];
+        let n = self.reader().read(b"status", &mut buf)?;
+        parse_status(&buf[..n]).ok_or(Errno(libc::EINVAL))
+    }
+
+    /// Whether the process is (still) in the cgroup v2 `dir` or below it; `dir` as
+    /// `/proc/PID/cgroup` shows paths (relative to the reader's cgroup namespace, `/` first).
+    pub fn in_cgroup(&self, dir: &[u8]) -> Result<bool, Errno> {
+        let mut buf = [0u8; 4096];
+        let n = self.reader().read(b"cgroup", &mut buf)?;
+        Ok(parse_cgroup_v2(&buf[..n]).is_some_and(|p| cgroup_within(p, dir)))
+    }
+}
+
+/// `path` is `dir` or below it (`/a/b` is within `/a`, `/ab` is not; everything is within `/`).
+pub fn cgroup_within(path: &[u8], dir: &[u8]) -> bool {
+    let dir = dir.strip_suffix(b"/").unwrap_or(dir);
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+}
+
+impl PidFiles for &PidDir {
+    fn read(&mut self, file: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut path = CPath::new();
+        if !path.push(file) {
+            return Err(Errno(libc::ENAMETOOLONG));
+        }
+        sys::read_at(self.fd.raw(), &path, buf)
+    }
+
+    fn uid(&mut self) -> Result<u32, Errno> {
+        sys::fstat_uid(self.fd.raw())
     }
 }
 

@@ -187,6 +187,29 @@ pub fn read_at(dirfd: i32, path: &CPath, buf: &mut [u8]) -> Result<usize, Errno>
     pread_all(fd.raw(), buf)
 }
 
+/// Owner uid of `path` below `dirfd` (fstatat, following symlinks).
+pub fn fstatat_uid(dirfd: i32, path: &CPath) -> Result<u32, Errno> {
+    // SAFETY: zeroed stat is a valid out-parameter; path is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstatat(dirfd, path.as_ptr(), &mut st, 0) };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(st.st_uid)
+    }
+}
+
+/// Owner uid of an open file.
+pub fn fstat_uid(fd: i32) -> Result<u32, Errno> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(st.st_uid)
+    }
+}
+
 /// pidfd_open(2): Linux 5.3+. Raw syscall so that an old libc does not matter.
 pub fn pidfd_open(pid: i32) -> Result<Fd, Errno> {
     // SAFETY: plain syscall with integer arguments.
@@ -312,6 +335,307 @@ pub fn monotonic_secs() -> f64 {
     // SAFETY: valid timespec pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// kill(2).
+pub fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// getpgid(2) of another process, in our PID namespace.
+pub fn getpgid(pid: i32) -> Result<i32, Errno> {
+    // SAFETY: plain syscall.
+    let g = unsafe { libc::getpgid(pid) };
+    if g < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(g)
+    }
+}
+
+/// Our own process group.
+pub fn getpgrp() -> i32 {
+    // SAFETY: always succeeds.
+    unsafe { libc::getpgrp() }
+}
+
+/// Whether `<root>/self` names our pid, i.e. the proc root shows our PID namespace and its
+/// pid numbers mean to pidfd_open(2) and kill(2) what they mean to us. A root where `self`
+/// cannot be read is ours unless it is /proc itself (fixture trees have no `self`; in a
+/// /proc of an unrelated namespace, where we are not visible, `self` does not resolve).
+pub fn proc_root_is_ours(root: &[u8], me: i32) -> bool {
+    let mut path = CPath::new();
+    if !(path.push(root) && path.push(b"/self")) {
+        return true;
+    }
+    let mut buf = [0u8; 32];
+    // SAFETY: NUL-terminated path, buf writable for its length.
+    let n = unsafe { libc::readlink(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return root != b"/proc";
+    }
+    std::str::from_utf8(&buf[..n as usize])
+        .ok()
+        .and_then(|s| s.parse::<i32>().ok())
+        == Some(me)
+}
+
+/// access(path, W_OK).
+pub fn access_w(path: &[u8]) -> Result<(), Errno> {
+    let mut c = CPath::new();
+    if !c.push(path) {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    // SAFETY: NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// access(path, X_OK).
+pub fn access_x(path: &[u8]) -> Result<(), Errno> {
+    let mut c = CPath::new();
+    if !c.push(path) {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    // SAFETY: NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Opens `path` write-only and writes `data` (sysrq-trigger); the error says which step
+/// failed ("open", "write to"), as earlyoom's messages do.
+pub fn write_file(path: &[u8], data: &[u8]) -> Result<(), (&'static str, Errno)> {
+    let mut c = CPath::new();
+    if !c.push(path) {
+        return Err(("open", Errno(libc::ENAMETOOLONG)));
+    }
+    // SAFETY: NUL-terminated path.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(("open", Errno::last()));
+    }
+    let fd = Fd(fd);
+    write_all(fd.raw(), data).map_err(|e| ("write to", e))
+}
+
+/// fork + execve(`path`, `argv`, `env`) without waiting for the exec (see hooks.rs for why
+/// not posix_spawn). Returns the child's pid and the read end of a close-on-exec pipe on
+/// which the child writes its errno if the exec fails (EOF once it succeeded).
+pub fn spawn(
+    path: &std::ffi::CStr,
+    argv: &[std::ffi::CString],
+    env: &[std::ffi::CString],
+) -> Result<(i32, Fd), Errno> {
+    let mut args: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    args.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let mut p = [0; 2];
+    // SAFETY: p is a valid 2-int array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Errno::last());
+    }
+    let (r, w) = (Fd(p[0]), Fd(p[1]));
+    // SAFETY: fork has no preconditions. The child below makes only async-signal-safe calls
+    // (sigprocmask, signal, execve, write, _exit) on data prepared before the fork, as
+    // fork(2) requires in a process that may have other threads (the test harness has).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        // SAFETY: see above; _exit never returns, so no destructor runs in the child.
+        unsafe {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            // Rust ignores SIGPIPE; an ignored signal stays ignored across exec, and a
+            // hook should get the default, as earlyoom's children do.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::execve(path.as_ptr(), args.as_ptr(), envp.as_ptr());
+            let e = (*libc::__errno_location()).to_ne_bytes();
+            libc::write(w.0, e.as_ptr().cast(), e.len());
+            libc::_exit(1);
+        }
+    }
+    drop(w);
+    Ok((pid, r))
+}
+
+/// The errno a spawned child wrote before exiting (its exec failed), or None (it ran).
+pub fn read_errno(fd: i32) -> Option<Errno> {
+    let mut b = [0u8; 4];
+    // SAFETY: b is writable for its length.
+    let n = retry(|| unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) });
+    (n == 4).then(|| Errno(i32::from_ne_bytes(b)))
+}
+
+/// A child of ours that has ended, without reaping it (waitid WNOWAIT), or None.
+pub fn exited_child() -> Option<i32> {
+    // SAFETY: zeroed siginfo is a valid out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let rc = retry(|| unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    });
+    // SAFETY: waitid filled info (si_pid 0: no child has ended).
+    let pid = unsafe { info.si_pid() };
+    (rc == 0 && pid > 0).then_some(pid)
+}
+
+/// Reaps child `pid` if it has ended; its wait status.
+pub fn reap(pid: i32) -> Option<i32> {
+    let mut status = 0;
+    // SAFETY: plain waitpid on our own child.
+    let rc = retry(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) });
+    (rc == pid).then_some(status)
+}
+
+/// Waits up to `ms` for child `pid` to end, without reaping it.
+pub fn wait_child(pid: i32, ms: i32) -> bool {
+    if let Ok(fd) = pidfd_open(pid) {
+        return pidfd_wait_exit(fd.raw(), ms);
+    }
+    // Without pidfd_open: look every 10 ms.
+    let deadline = monotonic_secs() + f64::from(ms) / 1000.0;
+    loop {
+        // SAFETY: zeroed siginfo is a valid out-parameter.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: as above.
+        if rc == 0 && unsafe { info.si_pid() } == pid {
+            return true;
+        }
+        if monotonic_secs() >= deadline {
+            return false;
+        }
+        sleep_ms(10);
+    }
+}
+
+/// A non-blocking AF_UNIX datagram socket connected to `path` (the syslog socket).
+pub fn unix_dgram_connect(path: &[u8]) -> Result<i32, Errno> {
+    // SAFETY: plain socket call.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: zeroed sockaddr_un is valid; the path is copied in within its bounds.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if path.len() >= addr.sun_path.len() {
+        close(fd);
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    for (d, &b) in addr.sun_path.iter_mut().zip(path) {
+        *d = b as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
+    // SAFETY: addr is a valid sockaddr_un of at least `len` bytes.
+    let rc = retry(|| unsafe {
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        )
+    });
+    if rc < 0 {
+        let e = Errno::last();
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// send(2) that never blocks (EAGAIN when the receiver's queue is full) and never raises
+/// SIGPIPE.
+pub fn send_nonblocking(fd: i32, msg: &[u8]) -> Result<(), Errno> {
+    // SAFETY: msg is valid for its length.
+    let n = retry(|| unsafe {
+        libc::send(
+            fd,
+            msg.as_ptr().cast(),
+            msg.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    });
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// close(2), ignoring -1.
+pub fn close(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: the caller owns fd.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Loads the time zone once (glibc's localtime_r reads /etc/localtime on its first call
+/// only), so that no log line later has to.
+pub fn prime_localtime() {
+    let mut ts = [0u8; 16];
+    syslog_time(&mut ts);
+}
+
+/// The local time as syslog(3) stamps a message: `Mmm dd hh:mm:ss ` (strftime "%h %e %T "
+/// in the C locale), into `out`.
+pub fn syslog_time(out: &mut [u8; 16]) -> &[u8] {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    // SAFETY: time with a null pointer; localtime_r with valid pointers.
+    let t = unsafe { libc::time(std::ptr::null_mut()) };
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return b"";
+    }
+    let two = |v: i32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    out[..3].copy_from_slice(MONTHS[tm.tm_mon.clamp(0, 11) as usize]);
+    out[3] = b' ';
+    let d = two(tm.tm_mday);
+    out[4] = if d[0] == b'0' { b' ' } else { d[0] };
+    out[5] = d[1];
+    out[6] = b' ';
+    out[7..9].copy_from_slice(&two(tm.tm_hour));
+    out[9] = b':';
+    out[10..12].copy_from_slice(&two(tm.tm_min));
+    out[12] = b':';
+    out[13..15].copy_from_slice(&two(tm.tm_sec));
+    out[15] = b' ';
+    &out[..]
 }
 
 /// Our own pid.

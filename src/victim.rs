@@ -6,7 +6,7 @@
 //! would win, the next candidate is taken instead of killing nothing.
 
 use crate::cli::Config;
-use crate::procfs::{ProcDir, ProcRoot, Text};
+use crate::procfs::{PidDir, PidFiles, ProcDir, ProcRoot, Text};
 use crate::sys::{self, Errno};
 use crate::Fatal;
 use regex::bytes::{Regex, RegexBuilder};
@@ -41,23 +41,28 @@ pub struct Rank {
     pub rss_kib: i64,
 }
 
-/// The initial "victim" every first eligible process beats.
-pub const NOBODY: Rank = Rank {
-    oom_score: NOT_SET,
-    rss_kib: NOT_SET as i64,
-};
-
 /// earlyoom's `is_larger` comparison (kill.c:478-514): does `cur` beat `victim`?
 /// Default: higher oom_score, then higher RSS; a full tie keeps the earlier pid.
-/// `--sort-by-rss`: when both RSS are positive, higher RSS then higher oom_score; otherwise
-/// (a zombie main thread has RSS 0, an avoided process negative RSS) fall back to the default.
+/// `--sort-by-rss`: higher RSS then higher oom_score. earlyoom sends every pair in which an
+/// RSS is not positive down the oom_score path, meant for a zombie main thread (RSS 0, but
+/// the threads still hold memory). An RSS that `--avoid` pushed below zero went the same way
+/// (earlyoom #377): an avoided process then competed with its full oom_score and could win
+/// over every real hog. Here only an RSS of exactly 0 means "zombie main thread, compare by
+/// oom_score"; a negative RSS is simply smaller than any other, so an avoided process under
+/// 3 GiB never beats one that is not avoided (earlyoom PR #381 makes the same change).
 pub fn is_larger(sort_by_rss: bool, victim: Rank, cur: Rank) -> bool {
-    if sort_by_rss && cur.rss_kib > 0 && victim.rss_kib > 0 {
+    let by_rss = (cur.rss_kib > 0 && victim.rss_kib > 0) || cur.rss_kib < 0 || victim.rss_kib < 0;
+    if sort_by_rss && by_rss {
         return cur.rss_kib > victim.rss_kib
             || (cur.rss_kib == victim.rss_kib && cur.oom_score > victim.oom_score);
     }
     cur.oom_score > victim.oom_score
         || (cur.oom_score == victim.oom_score && cur.rss_kib > victim.rss_kib)
+}
+
+/// As the scan applies [`is_larger`]: the first eligible process (no victim yet) always wins.
+pub fn beats(sort_by_rss: bool, victim: Option<Rank>, cur: Rank) -> bool {
+    victim.is_none_or(|v| is_larger(sort_by_rss, v, cur))
 }
 
 /// Why a process can never be the victim.
@@ -77,6 +82,9 @@ pub enum Skip {
     Protected,
     /// The daemon itself.
     Myself,
+    /// Already sent SIGKILL and it did not exit (stuck in the kernel: D state, a frozen
+    /// cgroup): signalling it again frees nothing, so the scan passes over it.
+    Unkillable,
     /// A per-pid file could not be read (the process vanished, or hidepid).
     Unreadable(&'static str),
     /// Lost the comparison against the current victim (only inside a scan).
@@ -100,8 +108,8 @@ pub struct Candidate {
     pub skip: Option<Skip>,
 }
 
-/// A chosen process, with what the kill log, the hooks and the PID-reuse check need.
-#[derive(Clone, Copy, Debug)]
+/// A chosen process, with what the kill log, the hooks and the identity check need.
+#[derive(Debug)]
 pub struct Victim {
     pub pid: i32,
     pub uid: i32,
@@ -114,6 +122,10 @@ pub struct Victim {
     pub starttime: u64,
     pub comm: Text,
     pub cmdline: Text,
+    /// The victim's own /proc directory, open since the scan chose it: every number above
+    /// was read through it, and the kill path proves the victim is still this process by
+    /// reading through it again.
+    pub dir: PidDir,
 }
 
 impl Victim {
@@ -122,6 +134,30 @@ impl Victim {
             oom_score: self.oom_score,
             rss_kib: self.rss_kib,
         }
+    }
+
+    /// Pins `pid` below `root` as a victim without a scan (tools and tests): its numbers are
+    /// read as the scan reads them, without prefer/avoid.
+    pub fn pin(root: &ProcRoot, pid: i32) -> Result<Victim, Errno> {
+        let mut procdir = ProcDir::open(root)?;
+        let dir = procdir.open_pid(pid)?;
+        let mut f = dir.reader();
+        let mut buf = [0u8; 1024];
+        let st = f.stat(&mut buf)?;
+        let mut v = Victim {
+            pid,
+            uid: f.uid().map_or(NOT_SET, |u| u as i32),
+            oom_score: f.int(b"oom_score", &mut buf).unwrap_or(NOT_SET),
+            oom_score_adj: f.int(b"oom_score_adj", &mut buf).unwrap_or(NOT_SET),
+            rss_kib: st.rss_pages * crate::procfs::page_kib(),
+            starttime: st.starttime,
+            comm: Text::new(),
+            cmdline: Text::new(),
+            dir,
+        };
+        let _ = v.dir.reader().comm(&mut v.comm);
+        let _ = v.dir.reader().cmdline(&mut v.cmdline);
+        Ok(v)
     }
 }
 
@@ -212,11 +248,35 @@ pub struct Selection {
     pub skipped_self: bool,
 }
 
+/// Processes that were sent SIGKILL and did not exit (pid, start time): a small fixed ring,
+/// so remembering never allocates; the oldest entry goes first. A process that is stuck
+/// for good stays stuck, and 16 of them at once is already a box beyond help.
+#[derive(Clone, Debug, Default)]
+pub struct Unkillable {
+    ring: [(i32, u64); 16],
+    next: usize,
+}
+
+impl Unkillable {
+    pub fn remember(&mut self, pid: i32, starttime: u64) {
+        if !self.contains(pid, starttime) {
+            self.ring[self.next] = (pid, starttime);
+            self.next = (self.next + 1) % self.ring.len();
+        }
+    }
+
+    pub fn contains(&self, pid: i32, starttime: u64) -> bool {
+        pid > 0 && self.ring.contains(&(pid, starttime))
+    }
+}
+
 /// Reusable scan state: buffers are allocated once, so a scan allocates nothing.
 pub struct Scanner {
     pub root: ProcRoot,
     pub opts: Options,
     pub matchers: Matchers,
+    /// Passed over by every scan (see [`Skip::Unkillable`]).
+    pub unkillable: Unkillable,
     dents: Vec<u8>,
     file: Vec<u8>,
     my_pid: i32,
@@ -255,6 +315,13 @@ impl Cur {
             avoid: false,
         }
     }
+
+    fn rank(&self) -> Rank {
+        Rank {
+            oom_score: self.oom_score,
+            rss_kib: self.rss_kib,
+        }
+    }
 }
 
 impl Scanner {
@@ -263,6 +330,7 @@ impl Scanner {
             root,
             opts,
             matchers,
+            unkillable: Unkillable::default(),
             dents: vec![0; crate::procfs::DENTS_BUF],
             file: vec![0; 1024],
             my_pid: sys::getpid(),
@@ -283,6 +351,13 @@ impl Scanner {
 
     /// Scans only the given pids (sorted ascending), with the same rules: the livelock guard
     /// picks its victim among the processes of one cgroup this way.
+    ///
+    /// Each process gets a first look by path (`PID/oom_score` below the root: what almost
+    /// every process is ruled out by). One that would become the victim is then pinned (its
+    /// `/proc/PID` directory opened) and judged again from scratch through that directory,
+    /// so the victim's every number comes from one process, and the kill path can later
+    /// prove it is still that process. This costs an extra open for the few processes that
+    /// take the lead during a scan, not for the others.
     pub fn scan_among(&mut self, only: Option<&[i32]>) -> Result<Selection, Fatal> {
         let t0 = sys::monotonic_secs();
         let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
@@ -299,28 +374,32 @@ impl Scanner {
             }
             let mut cur = Cur::new(pid);
             let floor = if pid == self.my_pid {
-                NOBODY
+                None
             } else {
-                best.as_ref().map_or(NOBODY, Victim::rank)
+                best.as_ref().map(Victim::rank)
             };
-            let won = self.consider(&mut dir, &mut cur, floor);
-            if won {
-                if pid == self.my_pid {
-                    myself = Some(Rank {
-                        oom_score: cur.oom_score,
-                        rss_kib: cur.rss_kib,
-                    });
-                } else {
-                    best = Some(Victim {
-                        pid,
-                        uid: cur.uid,
-                        oom_score: cur.oom_score,
-                        oom_score_adj: cur.oom_score_adj,
-                        rss_kib: cur.rss_kib,
-                        starttime: cur.starttime,
-                        comm: cur.comm,
-                        cmdline: Text::new(),
-                    });
+            let mut won = self.evaluate(&mut dir.at(pid), &mut cur, floor).is_ok();
+            if won && pid == self.my_pid {
+                myself = Some(cur.rank());
+            } else if won {
+                won = false;
+                if let Ok(pd) = dir.open_pid(pid) {
+                    let mut pinned = Cur::new(pid);
+                    if self.evaluate(&mut pd.reader(), &mut pinned, floor).is_ok() {
+                        won = true;
+                        cur = pinned;
+                        best = Some(Victim {
+                            pid,
+                            uid: cur.uid,
+                            oom_score: cur.oom_score,
+                            oom_score_adj: cur.oom_score_adj,
+                            rss_kib: cur.rss_kib,
+                            starttime: cur.starttime,
+                            comm: cur.comm,
+                            cmdline: Text::new(),
+                            dir: pd,
+                        });
+                    }
                 }
             }
             if debug {
@@ -345,7 +424,7 @@ impl Scanner {
             }
         }
         if let Some(v) = best.as_mut() {
-            self.fill_informative_fields(&mut dir, v);
+            fill_informative_fields(v);
         }
         self.last_scan_seconds = sys::monotonic_secs() - t0;
         if debug {
@@ -359,17 +438,12 @@ impl Scanner {
         })
     }
 
-    /// earlyoom's `is_larger` read sequence; true if `cur` becomes the new victim.
-    fn consider(&mut self, dir: &mut ProcDir, cur: &mut Cur, victim: Rank) -> bool {
-        self.evaluate(dir, cur, Some(victim)).is_ok()
-    }
-
-    /// The read sequence behind [`Scanner::consider`]: Ok if `cur` is eligible and (when
-    /// `victim` is given) beats it, else why not. Without `victim` nothing short-circuits on
-    /// the comparison, so every eligible process gets its oom_score_adj read (`survey`).
+    /// earlyoom's `is_larger` read sequence: Ok if `cur` is eligible and (when `victim` is
+    /// given) beats it, else why not. Without `victim` nothing short-circuits on the
+    /// comparison, so every eligible process gets its oom_score_adj read (`survey`).
     fn evaluate(
         &mut self,
-        dir: &mut ProcDir,
+        f: &mut impl PidFiles,
         cur: &mut Cur,
         victim: Option<Rank>,
     ) -> Result<(), Skip> {
@@ -380,7 +454,7 @@ impl Scanner {
         }
         // 2. --ignore-root-user: the owner of /proc/PID.
         if self.opts.ignore_root_user {
-            match dir.uid(pid) {
+            match f.uid() {
                 Ok(uid) => cur.uid = uid as i32,
                 Err(e) => {
                     crate::debug!("is_larger: pid {}: error reading uid: {}\n", pid, e);
@@ -398,28 +472,24 @@ impl Scanner {
         // three syscalls for most processes of a scan. With --sort-by-rss, RSS decides,
         // so stat stays first.
         if self.opts.sort_by_rss {
-            self.read_stat(dir, cur)?;
-            self.read_score_and_name(dir, cur)?;
+            self.read_stat(f, cur)?;
+            self.read_score_and_name(f, cur)?;
         } else {
-            self.read_score_and_name(dir, cur)?;
+            self.read_score_and_name(f, cur)?;
             if victim.is_some_and(|v| cur.oom_score < v.oom_score) {
                 return Err(Skip::NotLarger);
             }
-            self.read_stat(dir, cur)?;
+            self.read_stat(f, cur)?;
         }
         // 7. Compare.
-        let rank = Rank {
-            oom_score: cur.oom_score,
-            rss_kib: cur.rss_kib,
-        };
         if self.opts.sort_by_rss && cur.rss_kib == 0 {
-            self.zombie_main_thread_warning(dir, cur);
+            self.zombie_main_thread_warning(f, cur);
         }
-        if victim.is_some_and(|v| !is_larger(self.opts.sort_by_rss, v, rank)) {
+        if !beats(self.opts.sort_by_rss, victim, cur.rank()) {
             return Err(Skip::NotLarger);
         }
         // 8. oom_score_adj last, only for would-be winners; -1000 means "never".
-        match dir.int(pid, b"oom_score_adj", &mut self.file) {
+        match f.int(b"oom_score_adj", &mut self.file) {
             Ok(adj) => cur.oom_score_adj = adj,
             Err(e) => {
                 crate::debug!(
@@ -443,7 +513,7 @@ impl Scanner {
         let mut dents = std::mem::take(&mut self.dents);
         let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
             let mut cur = Cur::new(pid);
-            let mut skip = self.evaluate(&mut dir, &mut cur, None).err();
+            let mut skip = self.evaluate(&mut dir.at(pid), &mut cur, None).err();
             if pid == self.my_pid && skip.is_none() {
                 skip = Some(Skip::Myself);
             }
@@ -475,10 +545,10 @@ impl Scanner {
     }
 
     /// Steps 3-4 of earlyoom's sequence: stat, the kernel-thread and zombie rules, RSS.
-    fn read_stat(&mut self, dir: &mut ProcDir, cur: &mut Cur) -> Result<(), Skip> {
+    fn read_stat(&mut self, f: &mut impl PidFiles, cur: &mut Cur) -> Result<(), Skip> {
         let pid = cur.pid;
         // 3. stat, parsed after the last ')'.
-        let stat = match dir.stat(pid, &mut self.file) {
+        let stat = match f.stat(&mut self.file) {
             Ok(s) => s,
             Err(_) => {
                 crate::debug!("is_larger: pid {}: error reading stat\n", pid);
@@ -499,14 +569,17 @@ impl Scanner {
         if stat.state == b'X' || (stat.state == b'Z' && stat.num_threads <= 1) {
             return Err(Skip::Zombie);
         }
+        if self.unkillable.contains(pid, stat.starttime) {
+            return Err(Skip::Unkillable);
+        }
         Ok(())
     }
 
     /// Steps 5-6: oom_score, then comm and the regexes when one is configured.
-    fn read_score_and_name(&mut self, dir: &mut ProcDir, cur: &mut Cur) -> Result<(), Skip> {
+    fn read_score_and_name(&mut self, f: &mut impl PidFiles, cur: &mut Cur) -> Result<(), Skip> {
         let pid = cur.pid;
         // 5. oom_score.
-        match dir.int(pid, b"oom_score", &mut self.file) {
+        match f.int(b"oom_score", &mut self.file) {
             Ok(s) => cur.oom_score = s,
             Err(e) => {
                 crate::debug!("is_larger: pid {}: error reading oom_score: {}\n", pid, e);
@@ -515,7 +588,7 @@ impl Scanner {
         }
         // 6. comm and the regexes, only when one is configured.
         if self.matchers.any() {
-            if let Err(e) = dir.comm(pid, &mut cur.comm) {
+            if let Err(e) = f.comm(&mut cur.comm) {
                 crate::debug!(
                     "is_larger: pid {}: error reading process name: {}\n",
                     pid,
@@ -525,43 +598,26 @@ impl Scanner {
             }
             cur.comm_read = true;
             let name = cur.comm.as_bytes();
-            if self
-                .matchers
-                .prefer
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-            {
-                cur.prefer = true;
-                let b = bonus(self.opts.sort_by_rss);
-                cur.oom_score += b.oom_score;
-                cur.rss_kib += b.rss_kib;
-            }
-            if self
-                .matchers
-                .avoid
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-            {
-                cur.avoid = true;
-                let b = bonus(self.opts.sort_by_rss);
-                cur.oom_score -= b.oom_score;
-                cur.rss_kib -= b.rss_kib;
-            }
-            if self
-                .matchers
-                .ignore
-                .as_ref()
-                .is_some_and(|r| r.is_match(name))
-            {
+            let hit = |r: &Option<Regex>| r.as_ref().is_some_and(|r| r.is_match(name));
+            cur.prefer = hit(&self.matchers.prefer);
+            cur.avoid = hit(&self.matchers.avoid);
+            let ignored = hit(&self.matchers.ignore);
+            let b = bonus(self.opts.sort_by_rss);
+            let net = i32::from(cur.prefer) - i32::from(cur.avoid);
+            cur.oom_score += net * b.oom_score;
+            // By default RSS is read after this and not adjusted (b.rss_kib is 0); with
+            // --sort-by-rss stat came first and RSS takes the adjustment instead.
+            cur.rss_kib += i64::from(net) * b.rss_kib;
+            if ignored {
                 return Err(Skip::Ignored);
             }
         }
         Ok(())
     }
 
-    fn zombie_main_thread_warning(&self, dir: &mut ProcDir, cur: &mut Cur) {
+    fn zombie_main_thread_warning(&self, f: &mut impl PidFiles, cur: &mut Cur) {
         if !cur.comm_read {
-            cur.comm_read = dir.comm(cur.pid, &mut cur.comm).is_ok();
+            cur.comm_read = f.comm(&mut cur.comm).is_ok();
         }
         crate::warn!(
             "is_larger: pid {} \"{}\": rss=0 but oom_score={}. Zombie main thread? Using oom_score for this process.\n",
@@ -595,43 +651,36 @@ impl Scanner {
             }
         );
     }
+}
 
-    /// comm, cmdline and uid for the kill log and hooks (kill.c:531-555).
-    fn fill_informative_fields(&self, dir: &mut ProcDir, v: &mut Victim) {
-        if v.comm.as_bytes().is_empty() {
-            if let Err(e) = dir.comm(v.pid, &mut v.comm) {
-                crate::debug!(
-                    "fill_informative_fields: pid {}: error reading process name: {}\n",
-                    v.pid,
-                    e
-                );
-            }
-        }
-        if let Err(e) = dir.cmdline(v.pid, &mut v.cmdline) {
+/// comm, cmdline and uid for the kill log and hooks (kill.c:531-555), through the victim's
+/// own directory.
+fn fill_informative_fields(v: &mut Victim) {
+    if v.comm.as_bytes().is_empty() {
+        if let Err(e) = v.dir.reader().comm(&mut v.comm) {
             crate::debug!(
-                "fill_informative_fields: pid {}: error reading process cmdline: {}\n",
+                "fill_informative_fields: pid {}: error reading process name: {}\n",
                 v.pid,
                 e
             );
         }
-        if v.uid == NOT_SET {
-            match dir.uid(v.pid) {
-                Ok(uid) => v.uid = uid as i32,
-                Err(e) => crate::debug!(
-                    "fill_informative_fields: pid {}: error reading uid: {}\n",
-                    v.pid,
-                    e
-                ),
-            }
-        }
     }
-
-    /// Re-reads the victim's stat: the same process still owns the pid only if its start
-    /// time is unchanged (pids are reused, start times of a pid never repeat).
-    pub fn same_process(&self, v: &Victim) -> Result<bool, Errno> {
-        let mut dir = ProcDir::open(&self.root)?;
-        let mut buf = [0u8; 1024];
-        Ok(dir.stat(v.pid, &mut buf)?.starttime == v.starttime)
+    if let Err(e) = v.dir.reader().cmdline(&mut v.cmdline) {
+        crate::debug!(
+            "fill_informative_fields: pid {}: error reading process cmdline: {}\n",
+            v.pid,
+            e
+        );
+    }
+    if v.uid == NOT_SET {
+        match v.dir.reader().uid() {
+            Ok(uid) => v.uid = uid as i32,
+            Err(e) => crate::debug!(
+                "fill_informative_fields: pid {}: error reading uid: {}\n",
+                v.pid,
+                e
+            ),
+        }
     }
 }
 
@@ -696,12 +745,52 @@ mod tests {
         }
     }
 
+    /// earlyoom #377: with --sort-by-rss, --avoid takes 3 GiB off RSS; a small avoided
+    /// process (negative RSS) used to fall into the oom_score comparison meant for zombie
+    /// main threads and beat real hogs. It must lose to every process that is not avoided,
+    /// whatever the oom_scores, and a scan must still pick the largest non-avoided one.
+    #[test]
+    fn avoided_processes_never_win_by_rss_fallback() {
+        let avoided = |score, kib: i64| r(score, kib - RSS_BONUS_KIB);
+        let small = r(10, 4_000);
+        let zombie_main = r(5, 0);
+        let big = r(673, 1_048_576);
+        for a in [
+            avoided(866, 100),
+            avoided(999, 50_000),
+            avoided(1, 2_000_000),
+        ] {
+            for n in [small, zombie_main, big] {
+                assert!(!is_larger(true, n, a), "avoided {a:?} beat {n:?}");
+                assert!(is_larger(true, a, n), "{n:?} did not beat avoided {a:?}");
+            }
+        }
+        // The scan's walk: whatever the order, the 1 GiB hog is chosen.
+        for order in [
+            [avoided(866, 100), small, big, avoided(999, 50_000)],
+            [big, avoided(866, 100), small, avoided(999, 50_000)],
+            [small, avoided(999, 50_000), avoided(866, 100), big],
+        ] {
+            let mut best: Option<Rank> = None;
+            for c in order {
+                if beats(true, best, c) {
+                    best = Some(c);
+                }
+            }
+            assert_eq!(best, Some(big), "{order:?}");
+        }
+        // Among avoided processes the larger RSS still wins; above 3 GiB avoid is a bias.
+        assert!(is_larger(true, avoided(900, 100), avoided(1, 200)));
+        assert!(is_larger(true, big, avoided(1, 4 * RSS_BONUS_KIB)));
+    }
+
     #[test]
     fn first_eligible_process_beats_nobody() {
-        assert!(is_larger(false, NOBODY, r(0, 0)));
-        assert!(is_larger(true, NOBODY, r(0, 0)));
+        assert!(beats(false, None, r(0, 0)));
+        assert!(beats(true, None, r(0, 0)));
         // An avoided process can go below zero but still beats nobody.
-        assert!(is_larger(false, NOBODY, r(-300, 4)));
+        assert!(beats(false, None, r(-300, 4)));
+        assert!(beats(true, None, r(500, -3_000_000)));
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! fault of issue 7's "never dies itself": unreaped hooks would pile up as zombies, each
 //! holding a pid). Each hook is reaped by its own pid, never as "any child".
 
-use earlyoom::hooks::{run_program, Children};
-use earlyoom::victim::Victim;
+use earlyoom::hooks::{run_program, Children, VictimEnv};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
@@ -20,21 +19,17 @@ fn more_live_hooks_than_slots_are_all_reaped() {
     let hook = dir.join("slow.sh");
     std::fs::write(&hook, "#!/bin/sh\nexec sleep 0.5\n").unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let victim = Victim {
+    let victim = VictimEnv {
         pid: 1,
         uid: 0,
-        oom_score: 0,
-        oom_score_adj: 0,
-        rss_kib: 0,
-        starttime: 0,
-        comm: Default::default(),
-        cmdline: Default::default(),
+        comm: b"",
+        cmdline: b"",
     };
     let mut c = Children::default();
     let path = hook.to_str().unwrap().as_bytes();
     // 70 -N hooks (not waited for), more than the 64 slots, all alive at once.
     let pids: Vec<i32> = (0..70)
-        .map(|_| run_program(&mut c, path, &victim, 0).expect("spawned"))
+        .map(|_| run_program(&mut c, path, victim, 0).expect("spawned"))
         .collect();
     assert_eq!(c.pending(), 70);
     c.reap();

@@ -5,10 +5,11 @@
 
 use earlyoom::cli::Config;
 use earlyoom::decide::Limits;
-use earlyoom::kill::{KillConfig, Killer, RealSys, Sys};
+use earlyoom::kill::{KillConfig, Killer, Mechanism, Outcome, RealSys, Sys, Via};
 use earlyoom::meminfo;
 use earlyoom::procfs::ProcRoot;
 use earlyoom::sys::{Errno, Fd};
+
 use earlyoom::victim::{compile, Matchers, Options, Scanner, Victim};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::chown;
@@ -324,34 +325,69 @@ fn missing_proc_root_is_exit_5() {
 #[derive(Default)]
 struct Recorder {
     opened: Vec<i32>,
+    /// (pid, or -pgid for a group; signal)
     signals: Vec<(i32, i32)>,
-    last_pid: i32,
+    /// How each signal went: "pidfd", "procdir", "kill", "group".
+    via: Vec<&'static str>,
+    /// What getpgid answers (None: the pid itself).
+    pgid: Option<i32>,
+    /// pidfd_open fails with this errno.
+    no_pidfd: Option<i32>,
+    /// pidfd_send_signal fails with this errno (on pidfds and /proc dirs alike).
+    no_pidfd_signal: Option<i32>,
+    /// The victim never exits.
+    stuck: bool,
+    /// Every wait step, counted.
+    steps: u32,
 }
 
 impl Sys for Recorder {
     fn pidfd_open(&mut self, pid: i32) -> Result<Fd, Errno> {
+        if let Some(e) = self.no_pidfd {
+            return Err(Errno(e));
+        }
         self.opened.push(pid);
-        self.last_pid = pid;
         Ok(Fd(-1))
     }
-    fn pidfd_signal(&mut self, _: &Fd, sig: i32) -> Result<(), Errno> {
-        self.signals.push((self.last_pid, sig));
+    fn signal(&mut self, via: Via<'_>, sig: i32) -> Result<(), Errno> {
+        let (target, how) = match via {
+            Via::Pidfd(_, pid) => (pid, "pidfd"),
+            Via::ProcDir(_, pid) => (pid, "procdir"),
+            Via::Kill(pid) => (pid, "kill"),
+            Via::Group(g) => (-g, "group"),
+        };
+        if matches!(how, "pidfd" | "procdir") {
+            if let Some(e) = self.no_pidfd_signal {
+                return Err(Errno(e));
+            }
+        }
+        if sig == 0 {
+            // A group or process probe: alive while stuck.
+            return if self.stuck || how != "group" {
+                Ok(())
+            } else {
+                Err(Errno(libc::ESRCH))
+            };
+        }
+        self.signals.push((target, sig));
+        self.via.push(how);
         Ok(())
     }
     fn getpgid(&mut self, pid: i32) -> Result<i32, Errno> {
-        Ok(pid)
-    }
-    fn group_signal(&mut self, pgid: i32, sig: i32) -> Result<(), Errno> {
-        self.signals.push((-pgid, sig));
-        Ok(())
+        Ok(self.pgid.unwrap_or(pid))
     }
     fn mrelease(&mut self, _: &Fd) -> Result<(), Errno> {
         Ok(())
     }
-    fn wait_exit(&mut self, _: &Fd, _: i32) -> bool {
-        true
+    fn wait_exit(&mut self, _: &Fd, ms: i32) -> bool {
+        if ms > 0 {
+            self.steps += 1;
+        }
+        !self.stuck
     }
-    fn sleep_ms(&mut self, _: u64) {}
+    fn sleep_ms(&mut self, _: u64) {
+        self.steps += 1;
+    }
 }
 
 fn limits() -> Limits {
@@ -362,15 +398,22 @@ fn killer<S: Sys>(sys: S, cfg: KillConfig) -> Killer<S> {
     Killer::new(sys, cfg, limits())
 }
 
+fn kill<S: Sys>(k: &mut Killer<S>, t: &Tree, v: &Victim, sig: i32) -> Outcome {
+    let mut mem = meminfo::Reader::open(&t.root().0).unwrap();
+    k.kill_process(&mut mem, Some(v), sig, &mut |_, _| {})
+        .unwrap()
+}
+
 #[test]
 fn kill_goes_to_the_scanned_process_only() {
     let t = Tree::new("rec", &[p(90, "hog", 900, 100)]);
     let s = t.scanner(DEFAULT, Matchers::default());
     let v = s.scan_once();
-    let mut mem = meminfo::Reader::open(&t.root().0).unwrap();
     let mut k = killer(Recorder::default(), KillConfig::default());
-    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
-        .unwrap();
+    assert!(matches!(
+        kill(&mut k, &t, &v, libc::SIGTERM),
+        Outcome::Exited { .. }
+    ));
     assert_eq!(k.sys.signals, vec![(90, libc::SIGTERM)]);
 
     // The pid is taken by another process between scan and kill: nothing is sent.
@@ -378,10 +421,71 @@ fn kill_goes_to_the_scanned_process_only() {
     replaced.starttime = 555_555;
     t.write(&replaced);
     let mut k = killer(Recorder::default(), KillConfig::default());
-    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
-        .unwrap();
-    assert_eq!(k.sys.opened, vec![90]);
+    assert_eq!(kill(&mut k, &t, &v, libc::SIGTERM), Outcome::Replaced);
     assert!(k.sys.signals.is_empty(), "{:?}", k.sys.signals);
+}
+
+/// Finding 13 of issue 12: hooks are run only for a victim whose identity was proven. A
+/// victim replaced since the scan gets no -P (which used to run before the check) and no
+/// -N (which used to run even after the check refused the pid), so a hook acting on
+/// EARLYOOM_PID can never act on an innocent process.
+#[test]
+fn no_hook_runs_for_a_replaced_victim() {
+    let t = Tree::new("hookrep", &[p(91, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    let v = s.scan_once();
+    let marker = t.dir.join("hook-ran");
+    let hook = t.dir.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$EARLYOOM_PID\" >> {}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut replaced = p(91, "hog", 900, 100);
+    replaced.starttime = 777_777;
+    t.write(&replaced);
+    let cfg = KillConfig {
+        pre_hook: Some(hook.as_os_str().as_bytes().to_vec()),
+        post_hook: Some(hook.as_os_str().as_bytes().to_vec()),
+        ..Default::default()
+    };
+    let mut k = killer(Recorder::default(), cfg);
+    assert_eq!(kill(&mut k, &t, &v, libc::SIGTERM), Outcome::Replaced);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    k.children.reap();
+    assert!(!marker.exists(), "a hook ran for a replaced victim");
+    assert_eq!(k.children.pending(), 0);
+    // The same victim, still itself: both hooks run and see its pid.
+    t.write(&p(91, "hog", 900, 100));
+    let mut k = killer(
+        Recorder::default(),
+        KillConfig {
+            pre_hook: Some(hook.as_os_str().as_bytes().to_vec()),
+            post_hook: Some(hook.as_os_str().as_bytes().to_vec()),
+            ..Default::default()
+        },
+    );
+    let v = s.scan_once();
+    assert!(matches!(
+        kill(&mut k, &t, &v, libc::SIGTERM),
+        Outcome::Exited { .. }
+    ));
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&marker).map_or(0, |m| m.lines().count()) < 2
+        && t0.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "91\n91\n");
+    while k.children.pending() > 0 && t0.elapsed() < std::time::Duration::from_secs(5) {
+        k.children.reap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -389,7 +493,6 @@ fn dryrun_and_group_kill() {
     let t = Tree::new("dry", &[p(95, "hog", 900, 100)]);
     let s = t.scanner(DEFAULT, Matchers::default());
     let v = s.scan_once();
-    let mut mem = meminfo::Reader::open(&t.root().0).unwrap();
     let mut k = killer(
         Recorder::default(),
         KillConfig {
@@ -397,8 +500,7 @@ fn dryrun_and_group_kill() {
             ..Default::default()
         },
     );
-    k.kill_process(&s, &mut mem, Some(&v), libc::SIGKILL)
-        .unwrap();
+    assert_eq!(kill(&mut k, &t, &v, libc::SIGKILL), Outcome::DryRun);
     assert!(k.sys.opened.is_empty() && k.sys.signals.is_empty());
     let mut k = killer(
         Recorder::default(),
@@ -407,9 +509,209 @@ fn dryrun_and_group_kill() {
             ..Default::default()
         },
     );
-    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
-        .unwrap();
+    kill(&mut k, &t, &v, libc::SIGTERM);
     assert_eq!(k.sys.signals[0], (-95, libc::SIGTERM));
+}
+
+/// Findings 7 and 8 of issue 12: `-g` falls back to the victim alone where the group
+/// cannot be signalled safely: group 1 (a container whose PID 1 leads the session), 0 (not
+/// visible in our PID namespace) and the daemon's own group (which used to kill the daemon).
+#[test]
+fn group_kill_falls_back_to_the_victim_alone() {
+    let t = Tree::new("grp", &[p(96, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    // SAFETY: plain getter.
+    let own = unsafe { libc::getpgrp() };
+    for pgid in [0, 1, own] {
+        let v = s.scan_once();
+        let mut k = killer(
+            Recorder {
+                pgid: Some(pgid),
+                ..Default::default()
+            },
+            KillConfig {
+                kill_group: true,
+                ..Default::default()
+            },
+        );
+        assert!(matches!(
+            kill(&mut k, &t, &v, libc::SIGTERM),
+            Outcome::Exited { .. }
+        ));
+        assert_eq!(k.sys.signals, vec![(96, libc::SIGTERM)], "pgid {pgid}");
+        assert_eq!(k.sys.via, vec!["pidfd"], "pgid {pgid}");
+    }
+}
+
+/// `-g` escalation never signals a group the pinned victim no longer belongs to (then its
+/// id may have been recycled for another group): the SIGTERM went to the group, the
+/// SIGKILL after the wait only to the victim, once the victim's stat shows another group.
+#[test]
+fn group_escalation_needs_the_victim_in_the_group() {
+    let t = Tree::new("grpesc", &[p(97, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    let v = s.scan_once();
+    let mut k = killer(
+        Recorder {
+            stuck: true,
+            ..Default::default()
+        },
+        KillConfig {
+            kill_group: true,
+            ..Default::default()
+        },
+    );
+    // The fixture's pgrp (stat field 5) is the pid itself: the victim leads group 97.
+    let out = kill(&mut k, &t, &v, libc::SIGTERM);
+    assert_eq!(out, Outcome::DidNotExit { sigkilled: true });
+    assert_eq!(
+        k.sys.signals,
+        vec![(-97, libc::SIGTERM), (-97, libc::SIGKILL)]
+    );
+    // Now the victim has moved to another group before the escalation.
+    let stat = std::fs::read_to_string(t.dir.join("97/stat")).unwrap();
+    let moved = stat.replacen(" 1 97 ", " 1 4242 ", 1);
+    assert_ne!(stat, moved);
+    std::fs::write(t.dir.join("97/stat"), moved).unwrap();
+    let mut k = killer(
+        Recorder {
+            stuck: true,
+            pgid: Some(97),
+            ..Default::default()
+        },
+        KillConfig {
+            kill_group: true,
+            ..Default::default()
+        },
+    );
+    kill(&mut k, &t, &v, libc::SIGTERM);
+    assert_eq!(
+        k.sys.signals,
+        vec![(-97, libc::SIGTERM), (97, libc::SIGKILL)]
+    );
+}
+
+/// Finding 9 of issue 12: a victim that SIGKILL does not end (D state, a frozen cgroup) is
+/// waited for a bounded time: 10 s of SIGTERM, then SIGKILL and 2 s more (it was 20 s in
+/// all), in 100 ms steps; the outcome says it had SIGKILL so the daemon passes over it.
+#[test]
+fn a_stuck_victim_is_waited_for_a_bounded_time() {
+    let t = Tree::new("stuck", &[p(98, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    let v = s.scan_once();
+    let mut k = killer(
+        Recorder {
+            stuck: true,
+            ..Default::default()
+        },
+        KillConfig::default(),
+    );
+    assert_eq!(
+        kill(&mut k, &t, &v, libc::SIGTERM),
+        Outcome::DidNotExit { sigkilled: true }
+    );
+    assert_eq!(
+        k.sys.signals,
+        vec![(98, libc::SIGTERM), (98, libc::SIGKILL)]
+    );
+    assert_eq!(k.sys.steps, 120, "wait steps");
+    // A first SIGKILL (memory at the kill line) is waited for the 10 s earlyoom waits.
+    let mut k = killer(
+        Recorder {
+            stuck: true,
+            ..Default::default()
+        },
+        KillConfig::default(),
+    );
+    kill(&mut k, &t, &v, libc::SIGKILL);
+    assert_eq!(k.sys.steps, 100);
+}
+
+/// Finding 9, the scan's side: a process remembered as unkillable is passed over, and the
+/// next largest is chosen; a new process that reuses its pid is not.
+#[test]
+fn the_scan_passes_over_unkillable_processes() {
+    let t = Tree::new("unk", &[p(60, "stuck", 900, 100), p(61, "next", 500, 300)]);
+    let mut s = t.scanner(DEFAULT, Matchers::default());
+    assert_eq!(s.scan().unwrap().victim.map(|v| v.pid), Some(60));
+    s.unkillable.remember(60, 1060);
+    assert_eq!(s.scan().unwrap().victim.map(|v| v.pid), Some(61));
+    let mut reborn = p(60, "stuck", 900, 100);
+    reborn.starttime = 9999;
+    t.write(&reborn);
+    assert_eq!(s.scan().unwrap().victim.map(|v| v.pid), Some(60));
+}
+
+/// Finding 10 of issue 12: the init of a PID namespace (NSpid ends in 1) without a SIGTERM
+/// handler is sent SIGKILL at once: the kernel drops SIGTERM to it. One that catches SIGTERM
+/// (tini, systemd) still gets SIGTERM.
+#[test]
+fn a_namespace_init_without_a_handler_gets_sigkill() {
+    let t = Tree::new("nsinit", &[p(99, "containerd-shim", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    for (sigcgt, want) in [
+        ("0000000000000000", libc::SIGKILL),
+        ("0000000000004000", libc::SIGTERM),
+    ] {
+        std::fs::write(
+            t.dir.join("99/status"),
+            format!("Name:\tx\nNSpid:\t99\t1\nSigCgt:\t{sigcgt}\n"),
+        )
+        .unwrap();
+        let v = s.scan_once();
+        let mut k = killer(Recorder::default(), KillConfig::default());
+        kill(&mut k, &t, &v, libc::SIGTERM);
+        assert_eq!(k.sys.signals[0], (99, want), "SigCgt {sigcgt}");
+    }
+    // Not a namespace init: SIGTERM as always.
+    std::fs::write(
+        t.dir.join("99/status"),
+        "Name:\tx\nNSpid:\t99\nSigCgt:\t0000000000000000\n",
+    )
+    .unwrap();
+    let v = s.scan_once();
+    let mut k = killer(Recorder::default(), KillConfig::default());
+    kill(&mut k, &t, &v, libc::SIGTERM);
+    assert_eq!(k.sys.signals[0], (99, libc::SIGTERM));
+}
+
+/// Finding 2 of issue 12: where pidfd_open is missing (ENOSYS) or filtered (EPERM), the
+/// self-test's probe picks signalling through the /proc/PID directory; where
+/// pidfd_send_signal is refused too, kill(2) after the start-time check. Either way the
+/// victim is signalled, where it used to be "kill failed" on every attempt.
+#[test]
+fn kills_without_pidfd_open_fall_back() {
+    let t = Tree::new("nopidfd", &[p(93, "hog", 900, 100)]);
+    let s = t.scanner(DEFAULT, Matchers::default());
+    for (no_pidfd, no_signal, mech, via) in [
+        (Some(libc::ENOSYS), None, Mechanism::ProcDir, "procdir"),
+        (Some(libc::EPERM), None, Mechanism::ProcDir, "procdir"),
+        (
+            Some(libc::ENOSYS),
+            Some(libc::ENOSYS),
+            Mechanism::Kill,
+            "kill",
+        ),
+        (None, Some(libc::EPERM), Mechanism::Kill, "kill"),
+        (None, None, Mechanism::Pidfd, "pidfd"),
+    ] {
+        let mut k = killer(
+            Recorder {
+                no_pidfd,
+                no_pidfd_signal: no_signal,
+                ..Default::default()
+            },
+            KillConfig::default(),
+        );
+        k.probe(&ProcRoot::default());
+        assert_eq!(k.mech, mech, "{no_pidfd:?} {no_signal:?}");
+        let v = s.scan_once();
+        // (A fixture process never exits: the fallbacks watch its stat, the recorder has no
+        // say there, so only the first signal is checked.)
+        let _ = kill(&mut k, &t, &v, libc::SIGTERM);
+        assert_eq!(k.sys.signals[0], (93, libc::SIGTERM), "{mech:?}");
+        assert_eq!(k.sys.via[0], via);
+    }
 }
 
 trait ScanOnce {
@@ -424,46 +726,52 @@ impl ScanOnce for Scanner {
     }
 }
 
-fn real_victim(pid: i32) -> Victim {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).unwrap();
-    let st = earlyoom::procfs::parse_stat(&stat).unwrap();
-    Victim {
-        pid,
-        uid: 0,
-        oom_score: 0,
-        oom_score_adj: 0,
-        rss_kib: 0,
-        starttime: st.starttime,
-        comm: Default::default(),
-        cmdline: Default::default(),
-    }
-}
-
 /// The real kernel path on a child we spawned: a stale identity is refused, the right one
 /// is killed through its pidfd.
 #[test]
 fn real_pid_reuse_guard_on_our_own_child() {
     let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = child.id() as i32;
-    let s = Scanner::new(ProcRoot::default(), DEFAULT, Matchers::default());
     let mut mem = meminfo::Reader::open(b"/proc").unwrap();
     let mut k = killer(RealSys, KillConfig::default());
     // What the scan saw was an earlier process with this pid.
-    let mut stale = real_victim(pid);
+    let mut stale = Victim::pin(&ProcRoot::default(), pid).unwrap();
     stale.starttime -= 1;
-    k.kill_process(&s, &mut mem, Some(&stale), libc::SIGTERM)
+    k.kill_process(&mut mem, Some(&stale), libc::SIGTERM, &mut |_, _| {})
         .unwrap();
     assert!(
         child.try_wait().unwrap().is_none(),
         "a replaced process must not be signalled"
     );
     // The real identity: killed by SIGTERM.
-    let v = real_victim(pid);
-    k.kill_process(&s, &mut mem, Some(&v), libc::SIGTERM)
+    let v = Victim::pin(&ProcRoot::default(), pid).unwrap();
+    k.kill_process(&mut mem, Some(&v), libc::SIGTERM, &mut |_, _| {})
         .unwrap();
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM));
+}
+
+/// The victim is read through its own /proc/PID directory: once that process has exited
+/// (and its pid could be anyone's), reads through it fail instead of answering for whoever
+/// holds the pid now.
+#[test]
+fn a_pinned_victim_reads_only_its_own_process() {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id() as i32;
+    let v = Victim::pin(&ProcRoot::default(), pid).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut buf = [0u8; 1024];
+    use earlyoom::procfs::PidFiles;
+    assert!(v.dir.reader().stat(&mut buf).is_err());
+    let mut k = killer(RealSys, KillConfig::default());
+    let mut mem = meminfo::Reader::open(b"/proc").unwrap();
+    assert_eq!(
+        k.kill_process(&mut mem, Some(&v), libc::SIGTERM, &mut |_, _| {})
+            .unwrap(),
+        Outcome::Replaced
+    );
 }
 
 /// `survey` (earlyoomctl's view) applies the scan's own rules to every process.

@@ -12,8 +12,8 @@ use crate::units;
 use crate::CtlError;
 use earlyoom::cli::Config;
 use earlyoom::victim::{
-    bonus, is_larger, Candidate, Matchers, Options, Rank, Scanner, Skip, NOBODY, NOT_SET,
-    RSS_BONUS_KIB, SCORE_BONUS,
+    beats, bonus, Candidate, Matchers, Options, Rank, Scanner, Skip, NOT_SET, RSS_BONUS_KIB,
+    SCORE_BONUS,
 };
 
 /// One process with the daemon's verdict.
@@ -76,6 +76,7 @@ pub fn skip_key(s: Skip) -> String {
         Skip::Ignored => "ignored".into(),
         Skip::Protected => "protected".into(),
         Skip::Myself => "daemon-itself".into(),
+        Skip::Unkillable => "unkillable".into(),
         Skip::Unreadable(f) => format!("unreadable-{f}"),
         Skip::NotLarger => "not-larger".into(),
     }
@@ -90,6 +91,7 @@ pub fn skip_reason(s: Skip) -> String {
         Skip::Ignored => "--ignore matches its name".into(),
         Skip::Protected => "oom_score_adj -1000: never".into(),
         Skip::Myself => "the earlyoom daemon itself".into(),
+        Skip::Unkillable => "already sent SIGKILL and did not exit".into(),
         Skip::Unreadable(f) => format!("cannot read /proc/PID/{f}"),
         Skip::NotLarger => "not larger".into(),
     }
@@ -167,12 +169,13 @@ pub fn survey(host: &Host, cfg: &Config) -> Result<Survey, String> {
     while !rest.is_empty() {
         let mut best: Option<usize> = None;
         for (k, &i) in rest.iter().enumerate() {
-            let floor = best.map_or(NOBODY, |b| rows[rest[b]].ranked.unwrap_or(NOBODY));
-            if is_larger(cfg.sort_by_rss, floor, rows[i].ranked.unwrap_or(NOBODY)) {
+            let floor = best.and_then(|b| rows[rest[b]].ranked);
+            let Some(cur) = rows[i].ranked else { continue };
+            if beats(cfg.sort_by_rss, floor, cur) {
                 best = Some(k);
             }
         }
-        // Every eligible process beats NOBODY, so the scan always picks one.
+        // Every eligible ranked process beats no victim at all, so the scan picks one.
         let k = best.unwrap_or(0);
         order.push(rest.remove(k));
     }
