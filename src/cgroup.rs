@@ -67,9 +67,12 @@ pub struct Sample {
     pub oom_kill: u64,
     /// memory.pressure `full total=` in µs: time all tasks of the cgroup were stalled.
     pub full_total_us: u64,
-    /// memory.stat `anon` and `file` in bytes.
+    /// memory.stat `anon`, `file` and `shmem` in bytes. `file` includes `shmem` (tmpfs,
+    /// shm segments, shared anonymous mappings: cgroup-v2.rst, "memory.stat"), which is
+    /// swap-backed: reclaim can move it only to swap, never drop it.
     pub anon: u64,
     pub file: u64,
+    pub shmem: u64,
 }
 
 /// Largest interface file read (memory.stat is ~1.5-3 KiB on 6.x kernels).
@@ -94,8 +97,11 @@ fn bad() -> Errno {
 }
 
 /// Reads a [`Sample`] of the cgroup directory `dir`. Fails if the cgroup vanished, has no
-/// memory controller or no finite memory.high.
-pub fn read_sample(dir: &Path, t: f64, buf: &mut Vec<u8>) -> Result<Sample, Errno> {
+/// memory controller or no finite memory.high. With `full` false, stops after memory.high
+/// and memory.current when usage is clearly below memory.high (the sample then has only
+/// those two): the guard samples every watched cgroup on every poll, and on a host with a
+/// thousand capped cgroups reading seven files of each would be most of the daemon's work.
+pub fn read_sample(dir: &Path, t: f64, buf: &mut Vec<u8>, full: bool) -> Result<Sample, Errno> {
     let mut s = Sample {
         t,
         ..Default::default()
@@ -106,6 +112,9 @@ pub fn read_sample(dir: &Path, t: f64, buf: &mut Vec<u8>) -> Result<Sample, Errn
         .ok_or(Errno(libc::ERANGE))?;
     read(dir, "memory.current", buf)?;
     s.current = parse_u64(buf).ok_or_else(bad)?;
+    if !full && !near_high(&s) {
+        return Ok(s);
+    }
     read(dir, "memory.max", buf)?;
     s.max = parse_limit(buf).ok_or_else(bad)?;
     // Absent without swap accounting (swapaccount=0 or CONFIG_MEMCG_SWAP off).
@@ -122,7 +131,14 @@ pub fn read_sample(dir: &Path, t: f64, buf: &mut Vec<u8>) -> Result<Sample, Errn
     read(dir, "memory.stat", buf)?;
     s.anon = parse_keyed(buf, "anon").ok_or_else(bad)?;
     s.file = parse_keyed(buf, "file").ok_or_else(bad)?;
+    s.shmem = parse_keyed(buf, "shmem").unwrap_or(0);
     Ok(s)
+}
+
+/// Usage within 2 % of memory.high or above it: the only place a livelock can be (the
+/// detector's own tolerance is 1 %).
+pub fn near_high(s: &Sample) -> bool {
+    s.current + s.high / 50 >= s.high
 }
 
 /// `nr_descendants` of the root's cgroup.stat (Documentation/admin-guide/cgroup-v2.rst,

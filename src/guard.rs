@@ -51,12 +51,22 @@ pub struct Trip {
     pub swap_available: bool,
 }
 
-/// Can reclaim bring usage back under memory.high? Page cache can always be dropped; anon
-/// only when the cgroup may swap. (1 % of high is tolerance for usage hovering at the line;
-/// 2 % of high is the least reclaim worth calling "progress".)
+/// What reclaim could free in the cgroup: page cache, but not its shmem/tmpfs part, which is
+/// swap-backed; anon and shmem only when the cgroup may swap.
+pub fn reclaimable(s: &Sample, swap_available: bool) -> u64 {
+    let cache = s.file.saturating_sub(s.shmem);
+    if swap_available {
+        cache + s.anon + s.shmem.min(s.file)
+    } else {
+        cache
+    }
+}
+
+/// Can reclaim bring usage back under memory.high? (1 % of high is tolerance for usage
+/// hovering at the line; 2 % of high is the least reclaim worth calling "progress".)
 fn stuck(s: &Sample, swap_available: bool) -> Option<u64> {
     let at_high = s.current + s.high / 100 >= s.high;
-    let reclaimable = s.file + if swap_available { s.anon } else { 0 };
+    let reclaimable = reclaimable(s, swap_available);
     let overage = s.current.saturating_sub(s.high).max(s.high / 50);
     (at_high && reclaimable < overage).then_some(reclaimable)
 }
@@ -80,6 +90,11 @@ pub fn rates(a: &Sample, b: &Sample) -> Option<(f64, f64)> {
 }
 
 const RING: usize = 64;
+/// Samples are kept at least window / RING_SPACING apart, so the ring always reaches back
+/// more than one window (64 / 48 of it) whatever the window and the poll rate: a sample
+/// every 100 ms fills 64 slots in 6.4 s, so storing each one made any window of 7 s or more
+/// impossible to satisfy (issue 12, finding 4).
+const RING_SPACING: f64 = 48.0;
 
 /// Per-cgroup detector state: recent samples and since when the state conditions hold.
 #[derive(Clone, Debug)]
@@ -113,15 +128,29 @@ impl Tracker {
         self.len = 0;
     }
 
-    /// Feeds one sample; returns a [`Trip`] when the cgroup has been livelocked for the window.
-    pub fn update(&mut self, s: Sample, swap_available: bool, cfg: &GuardConfig) -> Option<Trip> {
+    fn newest(&self) -> Option<&Sample> {
+        (self.len > 0).then(|| &self.ring[(self.next + RING - 1) % RING])
+    }
+
+    fn push(&mut self, s: Sample) {
         self.ring[self.next] = s;
         self.next = (self.next + 1) % RING;
         self.len = (self.len + 1).min(RING);
+    }
+
+    /// Feeds one sample; returns a [`Trip`] when the cgroup has been livelocked for the window.
+    pub fn update(&mut self, s: Sample, swap_available: bool, cfg: &GuardConfig) -> Option<Trip> {
         let Some(reclaimable) = stuck(&s, swap_available) else {
             self.since = None;
+            self.push(s);
             return None;
         };
+        // The first sample of an episode is always kept (it is the earliest possible base);
+        // later ones only once they are a spacing apart from the last one kept.
+        let spacing = cfg.window_s / RING_SPACING;
+        if self.since.is_none() || self.newest().is_none_or(|n| s.t - n.t >= spacing) {
+            self.push(s);
+        }
         let since = *self.since.get_or_insert(s.t);
         if s.t - since < cfg.window_s {
             return None;
@@ -176,6 +205,21 @@ fn arm_trigger(path: &std::path::Path) -> Option<Fd> {
     Some(fd)
 }
 
+/// At most this many PSI triggers at once. Each is an fd, and the kernel runs a poll worker
+/// per cgroup that has one; a trigger only wakes the loop early, and every watched cgroup is
+/// sampled on every poll anyway, so on a host with more capped cgroups than this
+/// (Kubernetes MemoryQoS, hosting boxes) the rest are sampled only (issue 12, finding 6).
+pub const MAX_TRIGGERS: usize = 128;
+/// File descriptors kept free for everything else (the scan's /proc fds, pidfds, hooks'
+/// pipes, the metrics file, the log sockets): triggers never take the last of them.
+pub const FD_RESERVE: u64 = 64;
+
+/// How many triggers fit under the soft RLIMIT_NOFILE (which startup raises to the hard
+/// limit) with [`FD_RESERVE`] left over.
+pub fn trigger_budget(nofile_soft: u64) -> usize {
+    (nofile_soft.saturating_sub(FD_RESERVE) as usize).min(MAX_TRIGGERS)
+}
+
 /// The watcher over every cgroup with a finite memory.high.
 pub struct Guard {
     pub root: CgroupRoot,
@@ -191,6 +235,8 @@ pub struct Guard {
     walk_soon: bool,
     buf: Vec<u8>,
     pollfds: Vec<libc::pollfd>,
+    /// How many PSI triggers may be open at once.
+    pub trigger_budget: usize,
 }
 
 /// How often the tree is walked again for new or removed cgroups, or for a memory.high set
@@ -216,6 +262,7 @@ impl Guard {
             walk_soon: false,
             buf: Vec::with_capacity(4096),
             pollfds: Vec::new(),
+            trigger_budget: trigger_budget(sys::nofile_soft()),
         })
     }
 
@@ -226,11 +273,20 @@ impl Guard {
         self.descendants = descendants;
         let found = cgroup::discover(&self.root);
         let mut old = std::mem::take(&mut self.watched);
+        let mut armed = old
+            .iter()
+            .filter(|w| w.trigger.is_some() && found.contains(&w.path))
+            .count();
         for path in found {
             let w = match old.iter().position(|w| w.path == path) {
                 Some(i) => old.swap_remove(i),
                 None => {
-                    let trigger = arm_trigger(&path);
+                    let trigger = if armed < self.trigger_budget {
+                        arm_trigger(&path)
+                    } else {
+                        None
+                    };
+                    armed += usize::from(trigger.is_some());
                     crate::debug!(
                         "livelock guard: watching {} (PSI trigger: {})\n",
                         path.display(),
@@ -269,10 +325,15 @@ impl Guard {
         let mut hit = None;
         for (i, w) in self.watched.iter_mut().enumerate() {
             // A cgroup removed meanwhile just fails to read until the next discovery.
-            let Ok(s) = cgroup::read_sample(&w.path, now, &mut self.buf) else {
+            let Ok(s) = cgroup::read_sample(&w.path, now, &mut self.buf, false) else {
                 w.tracker.reset();
                 continue;
             };
+            if !cgroup::near_high(&s) {
+                // Clearly below memory.high: not stuck, whatever the other files say.
+                w.tracker.reset();
+                continue;
+            }
             let swap = swap_available(&s, system_swap_free_kib);
             if let Some(t) = w.tracker.update(s, swap, &self.cfg) {
                 if hit.is_none() {
@@ -376,6 +437,7 @@ mod tests {
             full_total_us: (t * 0.78e6) as u64,
             anon: 328 * MIB,
             file: MIB,
+            shmem: 0,
         }
     }
 
@@ -404,6 +466,81 @@ mod tests {
             t += step;
         }
         None
+    }
+
+    /// Issue 12, finding 4: every accepted window (0.5-3600 s) trips at every poll rate the
+    /// loop can have (100 ms at the line, the guard's 500 ms while suspicious, 1 s idle):
+    /// with every sample kept in the 64-slot ring, 100 ms polls covered 6.4 s and a window
+    /// of 7 s or more never tripped.
+    #[test]
+    fn every_window_trips_at_every_poll_rate() {
+        for window_s in [0.5, 1.0, 5.0, 7.0, 10.0, 60.0, 600.0, 3600.0] {
+            for step in [0.1, 0.5, 1.0] {
+                let cfg = GuardConfig {
+                    window_s,
+                    ..GuardConfig::default()
+                };
+                let mut tr = Tracker::default();
+                let mut t = 0.0;
+                let mut trip = None;
+                while t <= window_s * 1.5 + 5.0 && trip.is_none() {
+                    trip = tr.update(livelock(t), false, &cfg);
+                    t += step;
+                }
+                let trip = trip.unwrap_or_else(|| panic!("window {window_s} s at {step} s polls"));
+                assert!(
+                    trip.duration_s >= window_s && trip.duration_s <= window_s * 1.03 + step + 0.01,
+                    "window {window_s}, step {step}: tripped after {} s",
+                    trip.duration_s
+                );
+                assert!((trip.stall_percent - 78.0).abs() < 1.0, "{trip:?}");
+            }
+        }
+    }
+
+    /// Issue 12, finding 5: tmpfs and shm pages are in memory.stat `file`, but without swap
+    /// reclaim cannot free them. The lab's case: 250 MB of tmpfs in the incident's cgroup
+    /// beside an anonymous hog, full stall 94 %: it must trip (it never did), while real page
+    /// cache of the same size still means "reclaim can make progress".
+    #[test]
+    fn tmpfs_is_not_reclaimable_without_swap() {
+        let tmpfs = |t: f64| Sample {
+            current: 330 * MIB,
+            anon: 78 * MIB,
+            file: 251 * MIB,
+            shmem: 250 * MIB,
+            full_total_us: (t * 0.94e6) as u64,
+            ..livelock(t)
+        };
+        let trip = run(tmpfs, 30.0, 0.5).expect("tmpfs livelock detected");
+        assert_eq!(trip.reclaimable, MIB);
+        let cache = |t: f64| Sample {
+            shmem: 0,
+            ..tmpfs(t)
+        };
+        assert_eq!(run(cache, 30.0, 0.5), None);
+        // With swap, shmem can go to swap.
+        let s = tmpfs(0.0);
+        assert_eq!(reclaimable(&s, true), 251 * MIB + 78 * MIB);
+    }
+
+    /// Issue 12, finding 6: PSI triggers never take the fds the kill path needs, and never
+    /// more than MAX_TRIGGERS; the other cgroups are still sampled on every poll.
+    #[test]
+    fn triggers_are_budgeted() {
+        assert_eq!(trigger_budget(1024), MAX_TRIGGERS);
+        assert_eq!(trigger_budget(100), 36);
+        assert_eq!(trigger_budget(10), 0);
+        let root = fake_root("budget");
+        for i in 0..40 {
+            fake_cgroup(&root.join(format!("c{i:02}")));
+        }
+        let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
+        g.trigger_budget = 25;
+        assert_eq!(g.check(0), None);
+        assert_eq!(g.watched.len(), 40);
+        assert_eq!(g.watched.iter().filter(|w| w.trigger.is_some()).count(), 25);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

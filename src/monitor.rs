@@ -462,6 +462,7 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
             stall_percent: d.cfg.livelock_stall_percent,
         };
         let root = crate::cgroup::CgroupRoot::default();
+        sys::raise_nofile();
         match Guard::new(root.clone(), gcfg) {
             Ok(g) => {
                 crate::plain!(

@@ -447,6 +447,14 @@ pub fn spawn(
         return Err(Errno::last());
     }
     let (r, w) = (Fd(p[0]), Fd(p[1]));
+    let nofile = ORIG_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
+    let mut lim = libc::rlimit {
+        rlim_cur: nofile,
+        rlim_max: 0,
+    };
+    // SAFETY: valid rlimit pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    lim.rlim_cur = if nofile > 0 { nofile } else { lim.rlim_cur };
     // SAFETY: fork has no preconditions. The child below makes only async-signal-safe calls
     // (sigprocmask, signal, execve, write, _exit) on data prepared before the fork, as
     // fork(2) requires in a process that may have other threads (the test harness has).
@@ -463,6 +471,7 @@ pub fn spawn(
             // Rust ignores SIGPIPE; an ignored signal stays ignored across exec, and a
             // hook should get the default, as earlyoom's children do.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             libc::execve(path.as_ptr(), args.as_ptr(), envp.as_ptr());
             let e = (*libc::__errno_location()).to_ne_bytes();
             libc::write(w.0, e.as_ptr().cast(), e.len());
@@ -636,6 +645,50 @@ pub fn syslog_time(out: &mut [u8; 16]) -> &[u8] {
     out[13..15].copy_from_slice(&two(tm.tm_sec));
     out[15] = b' ';
     &out[..]
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (a service gets 1024 by default, with a
+/// far higher hard limit): watching many cgroups must never starve the kill path of fds.
+/// Returns the soft limit now in force.
+pub fn raise_nofile() -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid rlimit pointers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            ORIG_NOFILE.store(lim.rlim_cur, Ordering::Relaxed);
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// The soft RLIMIT_NOFILE before [`raise_nofile`] (0: never raised). Hooks get it back:
+/// programs that use select(2) break with descriptors above 1024, so a raised soft limit is
+/// not passed on (the advice of systemd.exec(5), LimitNOFILE=).
+static ORIG_NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The soft RLIMIT_NOFILE.
+pub fn nofile_soft() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    // SAFETY: valid rlimit pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    lim.rlim_cur
 }
 
 /// Our own pid.

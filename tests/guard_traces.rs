@@ -24,6 +24,7 @@ fn load(name: &str) -> Vec<Sample> {
                 full_total_us: v[5],
                 anon: v[6],
                 file: v[7],
+                shmem: 0,
             }
         })
         .collect()

@@ -17,8 +17,13 @@ pub const HOG_NAME: &str = "eoom-test-hog";
 
 /// Not a test: the hog, entered when this binary is re-run with EOOM_HOG set (as test
 /// `common::hog_main`, the name it has in every test binary that includes this module).
-/// EOOM_HOG = "mib=N[,ignore_term][,group=K][,go=PATH]"; with `go`, it reports ready at once
-/// and allocates only once PATH exists.
+/// EOOM_HOG = "mib=N[,ignore_term][,group=K][,go=PATH][,setsid][,nobody][,shm][,nsinit]";
+/// with `go`, it reports ready at once and allocates only once PATH exists. `setsid`: lead a
+/// new session; `nobody`: drop to uid 65534 itself (when started as root by something else
+/// than `spawn_hog`); `shm`: hold the memory in a shared anonymous mapping (swap-backed, so
+/// process_mrelease cannot free it); `nsinit`: be the init of a new PID namespace (the
+/// process started forks that init, prints `INIT <pid>`, waits for it and prints how it
+/// died: `DIED <signal>`).
 #[test]
 #[ignore]
 pub fn hog_main() {
@@ -29,13 +34,54 @@ pub fn hog_main() {
     let mut ignore_term = false;
     let mut group = 0;
     let mut go = None;
+    let (mut setsid, mut nobody, mut shm, mut nsinit) = (false, false, false, false);
     for part in spec.split(',') {
         match part.split_once('=') {
             Some(("mib", v)) => mib = v.parse().unwrap(),
             Some(("group", v)) => group = v.parse().unwrap(),
             Some(("go", v)) => go = Some(PathBuf::from(v)),
             _ if part == "ignore_term" => ignore_term = true,
+            _ if part == "setsid" => setsid = true,
+            _ if part == "nobody" => nobody = true,
+            _ if part == "shm" => shm = true,
+            _ if part == "nsinit" => nsinit = true,
             _ => panic!("bad EOOM_HOG part {part}"),
+        }
+    }
+    // SAFETY: plain libc calls in a process that exists only to be killed.
+    unsafe {
+        if nsinit {
+            assert_eq!(
+                libc::unshare(libc::CLONE_NEWPID),
+                0,
+                "unshare(CLONE_NEWPID)"
+            );
+            let child = libc::fork();
+            assert!(child >= 0);
+            if child == 0 {
+                // Never outlive the process that reports on it (its alarm cannot end it:
+                // the kernel drops an init's own default-action signals).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
+            if child > 0 {
+                println!("INIT {child}");
+                let mut status = 0;
+                libc::waitpid(child, &mut status, 0);
+                println!("DIED {}", libc::WTERMSIG(status));
+                std::process::exit(0);
+            }
+        }
+        if setsid {
+            libc::setsid();
+        }
+        if nobody {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setgid(NOBODY), 0);
+            assert_eq!(libc::setuid(NOBODY), 0);
+            // Changing uid made the process non-dumpable, which makes root the owner of its
+            // /proc files (so its uid would read as 0 and its oom_score_adj be unwritable);
+            // an exec would have reset that, here it is done by hand.
+            assert_eq!(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
         }
     }
     // SAFETY: plain libc calls in a process that exists only to be killed.
@@ -65,8 +111,27 @@ pub fn hog_main() {
         }
     }
     let mut chunks = Vec::new();
-    for _ in 0..mib {
-        chunks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    if shm {
+        // SAFETY: a fresh shared anonymous mapping, written page by page and never unmapped.
+        unsafe {
+            let len = mib << 20;
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            for off in (0..len).step_by(4096) {
+                *p.cast::<u8>().add(off) = 1;
+            }
+        }
+    } else {
+        for _ in 0..mib {
+            chunks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+        }
     }
     if go.is_none() {
         println!("READY {}", std::process::id());
@@ -79,6 +144,8 @@ pub fn hog_main() {
 pub struct Hog {
     pub child: Child,
     pub pid: i32,
+    /// What the hog prints after READY (nsinit's DIED line).
+    pub lines: Option<std::sync::mpsc::Receiver<String>>,
     _dir: TempDir,
 }
 
@@ -145,7 +212,13 @@ pub fn plan() -> (usize, String) {
 }
 
 /// Processes of uid NOBODY that are not ours would be eligible too: refuse to run then.
+/// Hogs this test binary started (run from its own TempDirs) are ours.
 pub fn assert_no_foreign_nobody_processes() {
+    let ours = std::env::temp_dir()
+        .join("eoom-kill-")
+        .to_string_lossy()
+        .into_owned();
+    let suffix = format!("-{}/{HOG_NAME}", std::process::id());
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         use std::os::unix::fs::MetadataExt;
         let name = e.file_name();
@@ -154,51 +227,78 @@ pub fn assert_no_foreign_nobody_processes() {
         };
         if e.metadata().is_ok_and(|m| m.uid() == NOBODY) {
             let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let exe = cmd.split('\0').next().unwrap_or_default();
+            if exe.starts_with(&ours) && exe.ends_with(&suffix) {
+                continue;
+            }
             panic!("pid {pid} ({cmd:?}) runs as uid {NOBODY}: refusing to start a killer that could pick it");
         }
     }
 }
 
-pub fn spawn_hog(spec: &str) -> Hog {
-    assert_no_foreign_nobody_processes();
-    let dir = TempDir::new("hog");
-    let exe = dir.path().join(HOG_NAME);
+/// The hog's executable (a copy of this test binary named HOG_NAME) in `dir`, and the
+/// arguments that make it run `common::hog_main`.
+pub fn hog_exe(dir: &Path) -> (PathBuf, [&'static str; 5]) {
+    let exe = dir.join(HOG_NAME);
     std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut child = Command::new(&exe)
-        .args([
+    (
+        exe,
+        [
             "--exact",
             "common::hog_main",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
-        ])
+        ],
+    )
+}
+
+pub fn spawn_hog(spec: &str) -> Hog {
+    spawn_hog_with(spec, |c| {
+        c.uid(NOBODY).gid(NOBODY);
+    })
+    .0
+}
+
+/// As `spawn_hog`, with `setup` deciding how the hog is started (it must end up as uid
+/// NOBODY); also returns the lines the hog printed up to READY.
+pub fn spawn_hog_with(spec: &str, setup: impl FnOnce(&mut Command)) -> (Hog, Vec<String>) {
+    assert_no_foreign_nobody_processes();
+    let dir = TempDir::new("hog");
+    let (exe, args) = hog_exe(dir.path());
+    let mut cmd = Command::new(&exe);
+    cmd.args(args)
         .env("EOOM_HOG", spec)
-        .uid(NOBODY)
-        .gid(NOBODY)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    setup(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
     let out = child.stdout.take().unwrap();
     let mut guard = Reap(Some(child));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("READY") {
-                let _ = tx.send(());
-            }
+            let _ = tx.send(line);
         }
     });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("hog did not get ready");
+    let mut lines = Vec::new();
+    let t = Instant::now();
+    while !lines.last().is_some_and(|l: &String| l.contains("READY")) {
+        let left = Duration::from_secs(30).saturating_sub(t.elapsed());
+        lines.push(rx.recv_timeout(left).expect("hog did not get ready"));
+    }
     let child = guard.0.take().unwrap();
     let pid = child.id() as i32;
-    Hog {
-        child,
-        pid,
-        _dir: dir,
-    }
+    (
+        Hog {
+            child,
+            pid,
+            lines: Some(rx),
+            _dir: dir,
+        },
+        lines,
+    )
 }
 
 /// The daemon under test, its stderr collected in the background.

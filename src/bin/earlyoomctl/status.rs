@@ -152,7 +152,7 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
     let mut first = Vec::new();
     for p in &paths {
         let t = earlyoom::sys::monotonic_secs();
-        match cgroup::read_sample(p, t, &mut buf) {
+        match cgroup::read_sample(p, t, &mut buf, true) {
             Ok(s) => first.push((p.clone(), s)),
             Err(e) => view.unreadable.push((rel(p), e.to_string())),
         }
@@ -163,7 +163,7 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
     let swap_free_kib = opts.mem.swap_free_kib;
     for (p, s0) in first {
         let t = earlyoom::sys::monotonic_secs();
-        let s1 = match cgroup::read_sample(&p, t, &mut buf) {
+        let s1 = match cgroup::read_sample(&p, t, &mut buf, true) {
             Ok(s) => s,
             Err(e) => {
                 view.unreadable.push((rel(&p), e.to_string()));
