@@ -6,9 +6,10 @@
 
 use crate::decide::{decide, Action, Limits};
 use crate::hooks::{self, Children, PREHOOK_WAIT_MS};
+use crate::journal::{Fields, Kind};
 use crate::meminfo::{self, MemInfo, Report};
 use crate::metrics::{Counters, Reason};
-use crate::procfs::{PidFiles, ProcRoot};
+use crate::procfs::{PidFiles, ProcRoot, Text};
 use crate::sys::{self, Errno, Fd};
 use crate::victim::Victim;
 use crate::Fatal;
@@ -269,8 +270,11 @@ impl<S: Sys> Killer<S> {
             } else {
                 crate::log::Level::Debug
             };
-            crate::log::emit(
+            let mut cg = Text::new();
+            crate::log::record(
                 level,
+                Kind::Kill,
+                &self.fields(v, sig, &mut cg),
                 format_args!(
                     "sending {} to process {} uid {} \"{}\": oom_score {}, oom_score_adj {}, VmRSS {} MiB, cmdline \"{}\"\n",
                     signame(sig),
@@ -306,7 +310,13 @@ impl<S: Sys> Killer<S> {
         };
         self.notify_killed(v);
         if let Outcome::Failed(e) = outcome {
-            crate::warn!("kill failed: {}\n", e);
+            let mut cg = Text::new();
+            crate::log::record(
+                crate::log::Level::Warn,
+                Kind::Failed,
+                &self.fields(v, sig, &mut cg),
+                format_args!("kill failed: {}\n", e),
+            );
             if self.cfg.notify {
                 hooks::dbus_notify(&mut self.children, b"Error: Failed to kill process");
             }
@@ -348,6 +358,23 @@ impl<S: Sys> Killer<S> {
             None
         };
         Some(Pinned { pidfd, group })
+    }
+
+    /// The victim's fields for a journal entry (its cgroup is read only under journald).
+    fn fields<'a>(&self, v: &'a Victim, sig: i32, cgroup: &'a mut Text) -> Fields<'a> {
+        if crate::journal::stream() {
+            v.dir.cgroup(cgroup);
+        }
+        Fields {
+            pid: v.pid,
+            uid: v.uid,
+            comm: v.comm.as_bytes(),
+            signal: if sig == 0 { "" } else { signame(sig) },
+            rss_kib: v.rss_kib,
+            oom_score: v.oom_score,
+            reason: self.reason.label(),
+            cgroup: cgroup.as_bytes(),
+        }
     }
 
     fn same_process(&self, v: &Victim) -> bool {
@@ -547,7 +574,13 @@ impl<S: Sys> Killer<S> {
                         Err(e) => return Ok(Outcome::Failed(e)),
                         Ok(()) => {}
                     }
-                    crate::warn!("escalating to SIGKILL after {:.3} seconds\n", secs);
+                    let mut cg = Text::new();
+                    crate::log::record(
+                        crate::log::Level::Warn,
+                        Kind::Escalate,
+                        &self.fields(v, sig, &mut cg),
+                        format_args!("escalating to SIGKILL after {:.3} seconds\n", secs),
+                    );
                     deadline = deadline.max(i + grace);
                 }
             } else if crate::log::debug_enabled() {
@@ -555,7 +588,13 @@ impl<S: Sys> Killer<S> {
             }
             tick(&self.counters, &m);
             if self.gone(v, p) {
-                crate::warn!("process {} exited after {:.3} seconds\n", shown_pid, secs);
+                let mut cg = Text::new();
+                crate::log::record(
+                    crate::log::Level::Warn,
+                    Kind::Exited,
+                    &self.fields(v, sig, &mut cg),
+                    format_args!("process {} exited after {:.3} seconds\n", shown_pid, secs),
+                );
                 return Ok(Outcome::Exited { secs });
             }
             if i >= deadline {
@@ -568,7 +607,13 @@ impl<S: Sys> Killer<S> {
                 _ => self.sys.sleep_ms(WAIT_STEP_MS as u64),
             }
         }
-        crate::warn!("process {} did not exit\n", shown_pid);
+        let mut cg = Text::new();
+        crate::log::record(
+            crate::log::Level::Warn,
+            Kind::Failed,
+            &self.fields(v, sig, &mut cg),
+            format_args!("process {} did not exit\n", shown_pid),
+        );
         Ok(Outcome::DidNotExit {
             sigkilled: sig == libc::SIGKILL,
         })

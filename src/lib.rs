@@ -18,6 +18,7 @@ pub mod cli;
 pub mod decide;
 pub mod guard;
 pub mod hooks;
+pub mod journal;
 pub mod kill;
 pub mod log;
 pub mod meminfo;
@@ -28,6 +29,11 @@ pub mod sys;
 pub mod victim;
 
 use sys::Errno;
+
+/// The earlyoom this daemon keeps the behaviour of: master at commit 5c3e3ea (after v1.9.0,
+/// with `--kernel-oom`). Every `file:line` in a comment of this project points into that
+/// tree; docs/contract.md is the behaviour it describes.
+pub const EARLYOOM_COMPAT: &str = "v1.9.0+5c3e3ea";
 
 /// Every way the daemon ends on its own; `main.rs` maps each to earlyoom's exit code
 /// (spec §2.11) and prints [`Fatal::message`] through the logger as `fatal: ...`.

@@ -177,14 +177,19 @@ impl Write for Line {
 
 /// Writes raw bytes as a message at `level`.
 pub fn emit_bytes(level: Level, msg: &[u8]) {
-    compose(level, |line| line.push(msg));
+    compose(level, None, |line| line.push(msg));
 }
 
-/// Builds one message in one stack buffer (colour, `fatal: ` prefix, `body`, colour reset) and
-/// writes it, or hands it to syslog. One buffer, not one for the text and another for the
-/// framing: a message is the once-a-second `-r` report line too, and every extra 4 KiB buffer
-/// is zeroed and copied on each wake-up.
-fn compose(level: Level, body: impl FnOnce(&mut Line)) {
+/// Builds one message in one stack buffer (priority under journald, colour, `fatal: `
+/// prefix, `body`, colour reset) and writes it, hands it to syslog, or sends it as a
+/// structured journal entry when it is one (`record`). One buffer, not one for the text and
+/// another for the framing: a message is the once-a-second `-r` report line too, and every
+/// extra 4 KiB buffer is zeroed and copied on each wake-up.
+fn compose(
+    level: Level,
+    record: Option<(crate::journal::Kind, &crate::journal::Fields<'_>)>,
+    body: impl FnOnce(&mut Line),
+) {
     if level == Level::Debug && !debug_enabled() {
         return;
     }
@@ -204,6 +209,11 @@ fn compose(level: Level, body: impl FnOnce(&mut Line)) {
         Level::Fatal | Level::Warn => 2,
         Level::Info | Level::Debug => 1,
     };
+    let journal = crate::journal::stream();
+    if journal {
+        line.push(&[b'<', b'0' + crate::journal::priority(level), b'>']);
+    }
+    let text_at = line.len;
     let color = use_color(fd);
     if color {
         line.push(match level {
@@ -220,7 +230,27 @@ fn compose(level: Level, body: impl FnOnce(&mut Line)) {
     if color {
         line.push(b"\x1b[0m");
     }
+    if let (true, Some((kind, fields))) = (journal, record) {
+        let text = &line.as_bytes()[text_at..];
+        let message = text.strip_suffix(b"\n").unwrap_or(text);
+        if crate::journal::send(level, kind, fields, message) {
+            return;
+        }
+    }
     write_line(fd, line.as_bytes());
+}
+
+/// A message that is also an action the journal records as a structured entry (under
+/// systemd; everywhere else exactly [`emit`]).
+pub fn record(
+    level: Level,
+    kind: crate::journal::Kind,
+    fields: &crate::journal::Fields<'_>,
+    args: fmt::Arguments<'_>,
+) {
+    compose(level, Some((kind, fields)), |line| {
+        let _ = line.write_fmt(args);
+    });
 }
 
 /// Writes one message unless that would block. An OOM killer must keep killing when nobody
@@ -242,7 +272,7 @@ fn write_line(fd: i32, msg: &[u8]) {
 
 /// Formats and emits a message at `level`.
 pub fn emit(level: Level, args: fmt::Arguments<'_>) {
-    compose(level, |line| {
+    compose(level, None, |line| {
         let _ = line.write_fmt(args);
     });
 }

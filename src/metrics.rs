@@ -23,7 +23,8 @@ pub enum Reason {
 }
 
 impl Reason {
-    fn label(self) -> &'static str {
+    /// The `reason` label of `earlyoom_kills_total` (and of journal entries).
+    pub fn label(self) -> &'static str {
         match self {
             Reason::Memory => "memory",
             Reason::Livelock => "livelock",
@@ -201,6 +202,27 @@ impl MetricsFile {
         for (name, help, v) in gauges {
             let _ = writeln!(b, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_build_info The daemon's version, and the earlyoom whose behaviour it keeps."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_build_info gauge");
+        let _ = writeln!(
+            b,
+            "earlyoom_build_info{{version=\"{}\",earlyoom_compat=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            crate::EARLYOOM_COMPAT
+        );
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_log_lines_dropped_total Log lines dropped because writing them would have blocked the daemon (a full pipe, a log daemon that stopped reading)."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_log_lines_dropped_total counter");
+        let _ = writeln!(
+            b,
+            "earlyoom_log_lines_dropped_total {}",
+            crate::log::dropped()
+        );
         let _ = writeln!(b, "# HELP earlyoom_livelock_trips_total Times the livelock guard found a cgroup livelocked.");
         let _ = writeln!(b, "# TYPE earlyoom_livelock_trips_total counter");
         let _ = writeln!(b, "earlyoom_livelock_trips_total {}", c.livelock_trips);
@@ -271,6 +293,11 @@ mod tests {
         assert!(text.contains("earlyoom_last_victim_info{comm=\"evil\\\"\\n\"} 1\n"));
         assert!(text
             .contains("earlyoom_threshold_ratio{resource=\"mem\",signal=\"SIGKILL\"} 0.050000\n"));
+        assert!(text.contains(&format!(
+            "earlyoom_build_info{{version=\"{}\",earlyoom_compat=\"v1.9.0+5c3e3ea\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(text.contains("\nearlyoom_log_lines_dropped_total "));
         // Every sample line belongs to a family declared with # TYPE.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();

@@ -3,6 +3,7 @@
 use crate::cli::{self, Config, Event, Parsed, Totals};
 use crate::decide::{decide, sleep_time_ms, Action, Limits};
 use crate::guard::{Guard, GuardConfig, Trip};
+use crate::journal::{Fields, Kind};
 use crate::kill::{KillConfig, Killer, Outcome, RealSys, Sys};
 use crate::log::pct;
 use crate::meminfo::{self, MemInfo, Report};
@@ -315,7 +316,29 @@ impl<S: Sys> Daemon<S> {
             (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
             (None, _) => "no process to kill in it".to_string(),
         };
-        crate::warn!(
+        let cgroup = shown.as_os_str().as_encoded_bytes();
+        let fields = sel.victim.as_ref().map_or(
+            Fields {
+                reason: Reason::Livelock.label(),
+                cgroup,
+                ..Fields::default()
+            },
+            |v| Fields {
+                pid: v.pid,
+                uid: v.uid,
+                comm: v.comm.as_bytes(),
+                signal: if self.cfg.dryrun { "" } else { "SIGTERM" },
+                rss_kib: v.rss_kib,
+                oom_score: v.oom_score,
+                reason: Reason::Livelock.label(),
+                cgroup,
+            },
+        );
+        crate::log::record(
+            crate::log::Level::Warn,
+            Kind::Livelock,
+            &fields,
+            format_args!(
             "livelock guard: cgroup {}: usage {:.1} MiB >= memory.high {:.1} MiB (memory.max {}), full stall {:.1}% for {:.1} s, memory.events high +{:.0}/s, reclaimable {:.1} MiB, {}: {}\n",
             shown.display(),
             mib(s.current),
@@ -327,6 +350,7 @@ impl<S: Sys> Daemon<S> {
             mib(trip.reclaimable),
             if trip.swap_available { "swap available" } else { "no swap" },
             what
+            ),
         );
         self.killer.counters.livelock_trips += 1;
         if let Some(v) = sel.victim.as_ref() {
@@ -417,6 +441,7 @@ fn lock_memory() {
 /// earlyoom's `main` after the banner (spec §1.1 steps 4-15). Returns Ok(()) for `-h`/`-v`;
 /// otherwise runs forever or returns the fatal error.
 pub fn main(args: &[OsString]) -> Result<(), Fatal> {
+    crate::journal::detect();
     let root = ProcRoot::default();
     // earlyoom works relative to /proc; failing that is exit 4.
     // SAFETY: NUL-terminated literal.

@@ -390,6 +390,21 @@ impl PidDir {
         parse_status(&buf[..n]).ok_or(Errno(libc::EINVAL))
     }
 
+    /// The process's cgroup v2 path into `out` (cut at 255 bytes); false if it has none.
+    pub fn cgroup(&self, out: &mut Text) -> bool {
+        let mut buf = [0u8; 4096];
+        let Ok(n) = self.reader().read(b"cgroup", &mut buf) else {
+            return false;
+        };
+        match parse_cgroup_v2(&buf[..n]) {
+            Some(p) => {
+                out.set(p);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether the process is (still) in the cgroup v2 `dir` or below it; `dir` as
     /// `/proc/PID/cgroup` shows paths (relative to the reader's cgroup namespace, `/` first).
     pub fn in_cgroup(&self, dir: &[u8]) -> Result<bool, Errno> {

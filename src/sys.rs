@@ -199,6 +199,13 @@ pub fn fstatat_uid(dirfd: i32, path: &CPath) -> Result<u32, Errno> {
     }
 }
 
+/// Device and inode of an open file (JOURNAL_STREAM's `DEV:INODE`).
+pub fn fstat_dev_ino(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
 /// Owner uid of an open file.
 pub fn fstat_uid(fd: i32) -> Result<u32, Errno> {
     // SAFETY: zeroed stat is a valid out-parameter.

@@ -317,7 +317,7 @@ livelock_run() {
 	HB=$(spawn heartbeat heartbeat --name heartbeat --cgroup "$1")
 	(first_at_high "$1" "$T/plateau" &)
 	(trace_cgroup "$1" "$T/trace" &)
-	HOG=$(spawn hog grow --name hog --cgroup "$1" --size 400)
+	HOG=$(spawn hog grow --name hog --cgroup "$1" --size "${LIVELOCK_HOG_MIB:-400}")
 	t0=$(now)
 	max10=0
 	while :; do
@@ -429,6 +429,64 @@ sc_livelock() {
 		check "earlyoomctl audit still critical with --livelock-guard (exit ${audit_on:-none})" \
 			at_most "$audit_on" 1
 	fi
+}
+
+# 10c. (issue 12, finding 5) The incident with tmpfs: 250 MB written to a tmpfs by a
+#      process of cgroup `work` (charged to it as shmem, which memory.stat counts in `file`)
+#      beside an anonymous hog that pushes usage over memory.high. Without swap, reclaim
+#      can free none of it; a guard that counted `file` as reclaimable saw 250 MB of room
+#      and never tripped (full stall 94 %). Pass (with --livelock-guard): as `livelock`.
+sc_livelock_tmpfs() {
+	cg=/sys/fs/cgroup/work
+	livelock_cgroup $cg
+	mkdir -p /lab-tmpfs
+	mount -t tmpfs -o size=400M tmpfs /lab-tmpfs
+	# The writer joins the cgroup first, so the tmpfs pages are charged to `work`.
+	sh -c "echo \$\$ >$cg/cgroup.procs; exec dd if=/dev/zero of=/lab-tmpfs/fill bs=1M count=250" 2>/dev/null
+	jnum tmpfs_mib "$(($(du -k /lab-tmpfs/fill | cut -f1) / 1024))"
+	jnum shmem_mib "$(($(awk '$1 == "shmem" { print $2 }' $cg/memory.stat) / 1048576))"
+	start_common $BASE_ARGS
+	LIVELOCK_HOG_MIB=150
+	livelock_run $cg
+	finish_common
+	livelock_report work kill
+	rm -f /lab-tmpfs/fill
+}
+
+# 10d. (issue 12, finding 6) 1,100 cgroups with a finite memory.high (a Kubernetes node
+#      with MemoryQoS, a hosting box) under the daemon's default RLIMIT_NOFILE of 1024.
+#      A guard that armed one PSI trigger fd per cgroup ran out of fds: the next victim
+#      scan could not open /proc (exit 5). Pass (with --livelock-guard): a plain hog dies
+#      of SIGTERM as in `hog`, the daemon keeps its fds within budget (triggers capped),
+#      and it is still running.
+MANY_CGROUPS=1100
+sc_many_cgroups() {
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+	mkdir -p /sys/fs/cgroup/many
+	echo +memory >/sys/fs/cgroup/many/cgroup.subtree_control
+	i=0
+	while [ $i -lt $MANY_CGROUPS ]; do
+		mkdir /sys/fs/cgroup/many/c$i
+		echo 1G >/sys/fs/cgroup/many/c$i/memory.high
+		i=$((i + 1))
+	done
+	jnum cgroups "$(find /sys/fs/cgroup/many -mindepth 1 -maxdepth 1 -type d | wc -l)"
+	ulimit -n 1024
+	jnum nofile "$(ulimit -n)"
+	start_common $BASE_ARGS
+	# Discovery (startup, then every 10 s) has armed what it will arm.
+	sleep 2
+	fds_before=$(ls /proc/"$DPID"/fd 2>/dev/null | wc -l)
+	HOG=$(spawn hog grow --name hog)
+	wait_dead "$HOG" 60 || fail "hog still alive after 60 s"
+	fds_after=$(ls /proc/"$DPID"/fd 2>/dev/null | wc -l)
+	finish_common
+	victim_checks "$HOG" SIGTERM
+	jnum daemon_fds "$fds_before"
+	jnum daemon_fds_after_kill "$fds_after"
+	check "the daemon holds $fds_before fds with $MANY_CGROUPS cgroups watched (> 200)" \
+		at_most "$fds_before" 200
+	check "the daemon exited (scan failed?)" [ "$DAEMON_ALIVE" = 1 ]
 }
 
 # 11. Healthy throttling: cgroup 'cache' at memory.high=200M whose growth is page cache (a

@@ -1,0 +1,197 @@
+//! The systemd journal, spoken natively: priorities on stream lines, and one structured entry
+//! per kill, escalation, exit, livelock action and failed kill, without libsystemd.
+//!
+//! When systemd connects the daemon's stdout/stderr to the journal it says so in
+//! `JOURNAL_STREAM=DEV:INODE` (systemd.exec(5)); only then does this module do anything.
+//! - Every stream line starts with its syslog priority (`<4>` for a warning, sd-daemon(3)),
+//!   which journald strips and stores as PRIORITY: `journalctl -p warning` then shows kills
+//!   and failures and not the once-a-second reports. The text after it is earlyoom's.
+//! - A line that is an action ([`Kind`]) goes instead as one datagram of the native protocol
+//!   (`KEY=value` lines to /run/systemd/journal/socket, systemd's "Native Journal Protocol"
+//!   document) with a stable MESSAGE_ID per kind, the victim's fields, and MESSAGE
+//!   byte-identical to the line a stream would have carried (journald drops the trailing
+//!   newline of stream lines, so MESSAGE has none either): `journalctl -u earlyoom` shows
+//!   the same text as before, once, and `journalctl MESSAGE_ID=...` finds every kill. If the
+//!   datagram cannot be sent (journald gone, its queue full), the line goes to the stream.
+//!
+//! The catalog entries explaining each MESSAGE_ID ship in packaging/systemd/earlyoom.catalog.
+//! A new kind of action is one more [`Kind`] with its id there and here.
+
+use crate::sys::{self, Errno};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+/// Kinds of structured entries, one MESSAGE_ID each (never change an id once shipped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A signal sent to a victim (`sending SIGTERM to process ...`).
+    Kill,
+    /// `escalating to SIGKILL after ...`.
+    Escalate,
+    /// `process N exited after ...`.
+    Exited,
+    /// The livelock guard acted on a cgroup.
+    Livelock,
+    /// A kill failed, or the victim did not exit.
+    Failed,
+}
+
+impl Kind {
+    pub const fn message_id(self) -> &'static str {
+        match self {
+            Kind::Kill => "bc25287a4ce94d53b138ae6d00ca3ab0",
+            Kind::Escalate => "01dcedcb5b0e46259656c784ff4c3c42",
+            Kind::Exited => "3f453d48ea7d4407b56a7dfceb8045f4",
+            Kind::Livelock => "8224d432749d4992b1e90d5010d14a89",
+            Kind::Failed => "f6fb3f976fd94e1aa057fe3f6d54de42",
+        }
+    }
+}
+
+/// The victim's fields of a structured entry (what `-N` hooks get, and a little more).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fields<'a> {
+    pub pid: i32,
+    pub uid: i32,
+    pub comm: &'a [u8],
+    /// `SIGTERM`/`SIGKILL`, or empty.
+    pub signal: &'a str,
+    pub rss_kib: i64,
+    pub oom_score: i32,
+    /// The metrics file's reason label (`memory`, `livelock`).
+    pub reason: &'a str,
+    /// The victim's cgroup v2 path, or empty.
+    pub cgroup: &'a [u8],
+}
+
+/// Our stdout or stderr is a journal stream.
+static STREAM: AtomicBool = AtomicBool::new(false);
+/// The connected native socket (-1: none).
+static SOCKET: AtomicI32 = AtomicI32::new(-1);
+
+/// journald's socket for native entries.
+const SOCKET_PATH: &[u8] = b"/run/systemd/journal/socket";
+
+/// Looks at JOURNAL_STREAM once, at startup (before any line that wants a priority).
+pub fn detect() {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return;
+    };
+    let v = v.to_string_lossy();
+    let Some((dev, ino)) = v.split_once(':') else {
+        return;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return;
+    };
+    // systemd.exec(5): compare with fstat() of fd 1 and 2; an fd the service redirected
+    // since (a shell wrapper, StandardError=file:) is not the journal.
+    if [1, 2]
+        .into_iter()
+        .any(|fd| sys::fstat_dev_ino(fd) == Some((dev, ino)))
+    {
+        STREAM.store(true, Ordering::Relaxed);
+        if let Ok(fd) = sys::unix_dgram_connect(SOCKET_PATH) {
+            SOCKET.store(fd, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether stream lines carry a priority prefix.
+pub fn stream() -> bool {
+    STREAM.load(Ordering::Relaxed)
+}
+
+/// The syslog priority of a level, as sd-daemon(3) prefixes and PRIORITY= values.
+pub fn priority(level: crate::log::Level) -> u8 {
+    use crate::log::Level;
+    match level {
+        Level::Fatal => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug => 7,
+    }
+}
+
+/// A datagram under construction in a fixed buffer (no allocation on the kill path).
+struct Datagram {
+    buf: [u8; 8192],
+    len: usize,
+    overflow: bool,
+}
+
+impl Datagram {
+    fn push(&mut self, b: &[u8]) {
+        if self.len + b.len() > self.buf.len() {
+            self.overflow = true;
+            return;
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// One field: `KEY=value\n`, or the binary form (`KEY\n`, 64-bit little-endian length,
+    /// value, `\n`) when the value holds a newline, which a hostile comm can.
+    fn field(&mut self, key: &str, value: &[u8]) {
+        self.push(key.as_bytes());
+        if value.contains(&b'\n') {
+            self.push(b"\n");
+            self.push(&(value.len() as u64).to_le_bytes());
+        } else {
+            self.push(b"=");
+        }
+        self.push(value);
+        self.push(b"\n");
+    }
+
+    fn number(&mut self, key: &str, v: i64) {
+        let mut digits = [0u8; 20];
+        let d = sys::decimal(v.unsigned_abs(), &mut digits);
+        let mut out = [0u8; 21];
+        let n = if v < 0 {
+            out[0] = b'-';
+            out[1..=d.len()].copy_from_slice(d);
+            d.len() + 1
+        } else {
+            out[..d.len()].copy_from_slice(d);
+            d.len()
+        };
+        self.field(key, &out[..n]);
+    }
+}
+
+/// Sends one structured entry; false if it could not be sent (then the caller writes the
+/// line to the stream instead). `message` is the line without its trailing newline.
+pub fn send(level: crate::log::Level, kind: Kind, f: &Fields<'_>, message: &[u8]) -> bool {
+    let fd = SOCKET.load(Ordering::Relaxed);
+    if fd < 0 {
+        return false;
+    }
+    let mut d = Datagram {
+        buf: [0; 8192],
+        len: 0,
+        overflow: false,
+    };
+    d.field("MESSAGE", message);
+    d.field("MESSAGE_ID", kind.message_id().as_bytes());
+    d.field("PRIORITY", &[b'0' + priority(level)]);
+    d.field("SYSLOG_IDENTIFIER", b"earlyoom");
+    d.number("EARLYOOM_PID", f.pid.into());
+    d.number("EARLYOOM_UID", f.uid.into());
+    d.field("EARLYOOM_COMM", f.comm);
+    if !f.signal.is_empty() {
+        d.field("EARLYOOM_SIGNAL", f.signal.as_bytes());
+    }
+    d.number("EARLYOOM_RSS_KIB", f.rss_kib);
+    d.number("EARLYOOM_OOM_SCORE", f.oom_score.into());
+    d.field("EARLYOOM_REASON", f.reason.as_bytes());
+    if !f.cgroup.is_empty() {
+        d.field("EARLYOOM_CGROUP", f.cgroup);
+    }
+    if d.overflow {
+        return false;
+    }
+    match sys::send_nonblocking(fd, &d.buf[..d.len]) {
+        Ok(()) => true,
+        Err(Errno(_)) => false,
+    }
+}
