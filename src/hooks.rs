@@ -19,6 +19,10 @@ use std::os::unix::ffi::OsStrExt;
 pub const PREHOOK_WAIT_MS: i32 = 200;
 /// earlyoom's fixed dbus-send path.
 pub const DBUS_SEND: &str = "/usr/bin/dbus-send";
+/// Hooks still running beyond which no new one is started: a hook whose program hangs (on a
+/// stalled mount, or for ever) is left running, and each holds a pid, an fd and the pages
+/// its fork copied; with every kill adding one or two, they must not pile up without end.
+pub const MAX_RUNNING_HOOKS: usize = 256;
 
 /// One spawned child not yet reaped.
 struct Child {
@@ -38,27 +42,41 @@ struct Child {
 #[derive(Default)]
 pub struct Children {
     list: Vec<Child>,
+    /// Reap children that are not hooks too (the daemon; see [`Children::adopt_foreign`]).
+    adopt: bool,
 }
 
 impl Children {
-    /// Reaps every child that has ended, hooks and others, with WNOHANG, logging hooks as
-    /// earlyoom's SIGCHLD handler does. waitid(WNOWAIT) first says which child ended without
-    /// reaping it, so a hook's status always goes to its own entry.
+    /// From now on, also reap every child that is not a hook. Only the daemon, which has no
+    /// other thread that could be waiting for a child of its own: in a program with threads
+    /// (the test harness) this would take their children's statuses.
+    pub fn adopt_foreign(&mut self) {
+        self.adopt = true;
+    }
+
+    /// Reaps every hook that has ended (and, once adopting, every other child), with WNOHANG,
+    /// logging hooks as earlyoom's SIGCHLD handler does. waitid(WNOWAIT) first says which
+    /// child ended without reaping it, so a hook's status always goes to its own entry.
     pub fn reap(&mut self) {
+        if !self.adopt {
+            let mut i = 0;
+            while i < self.list.len() {
+                match sys::reap(self.list[i].pid) {
+                    Some(status) => finish(&self.list.swap_remove(i), Some(status)),
+                    None => i += 1,
+                }
+            }
+            return;
+        }
         while let Some(pid) = sys::exited_child() {
+            let status = sys::reap(pid);
             match self.list.iter().position(|c| c.pid == pid) {
-                Some(i) => {
-                    let c = self.list.swap_remove(i);
-                    finish(&c);
-                }
-                None => {
-                    let status = sys::reap(pid);
-                    crate::debug!(
-                        "reaped child {} that is not a hook (status 0x{:x})\n",
-                        pid,
-                        status.unwrap_or(0)
-                    );
-                }
+                Some(i) => finish(&self.list.swap_remove(i), status),
+                None => crate::debug!(
+                    "reaped child {} that is not a hook (status 0x{:x})\n",
+                    pid,
+                    status.unwrap_or(0)
+                ),
             }
         }
     }
@@ -68,9 +86,8 @@ impl Children {
     }
 }
 
-/// Reaps a hook that has ended: logs its status, and its exec error if it had one.
-fn finish(c: &Child) {
-    let status = sys::reap(c.pid);
+/// A hook that has been reaped: logs its status, and its exec error if it had one.
+fn finish(c: &Child, status: Option<i32>) {
     if let Some(e) = c.err.as_ref().and_then(|fd| sys::read_errno(fd.raw())) {
         crate::warn!(
             "notify_spawn_subprocess: exec {} failed: {}\n",
@@ -153,6 +170,14 @@ fn spawn(
     wait_ms: i32,
 ) -> Option<i32> {
     let shown = String::from_utf8_lossy(program);
+    if children.list.len() >= MAX_RUNNING_HOOKS {
+        crate::warn!(
+            "notify_spawn_subprocess: {} programs still running, not starting {}\n",
+            children.list.len(),
+            shown
+        );
+        return None;
+    }
     crate::debug!("notify_spawn_subprocess: exec {}\n", shown);
     let (Some(path), Some(args)) = (
         cstr(program),
@@ -179,7 +204,7 @@ fn spawn(
     };
     if wait_ms > 0 {
         if sys::wait_child(pid.0, wait_ms) {
-            finish(&child);
+            finish(&child, sys::reap(pid.0));
             return Some(pid.0);
         }
         crate::warn!(

@@ -63,8 +63,10 @@ pub struct Fields<'a> {
     pub cgroup: &'a [u8],
 }
 
-/// Our stdout or stderr is a journal stream.
-static STREAM: AtomicBool = AtomicBool::new(false);
+/// Our stdout ([0]) and stderr ([1]) are journal streams: each on its own, since a unit
+/// may send one to the journal and the other to a file (`StandardError=file:...`), whose
+/// lines must then stay exactly earlyoom's.
+static STREAM: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
 /// The connected native socket (-1: none).
 static SOCKET: AtomicI32 = AtomicI32::new(-1);
 
@@ -85,20 +87,29 @@ pub fn detect() {
     };
     // systemd.exec(5): compare with fstat() of fd 1 and 2; an fd the service redirected
     // since (a shell wrapper, StandardError=file:) is not the journal.
-    if [1, 2]
-        .into_iter()
-        .any(|fd| sys::fstat_dev_ino(fd) == Some((dev, ino)))
-    {
-        STREAM.store(true, Ordering::Relaxed);
+    let mut any = false;
+    for (slot, fd) in STREAM.iter().zip([1, 2]) {
+        if sys::fstat_dev_ino(fd) == Some((dev, ino)) {
+            slot.store(true, Ordering::Relaxed);
+            any = true;
+        }
+    }
+    if any {
         if let Ok(fd) = sys::unix_dgram_connect(SOCKET_PATH) {
             SOCKET.store(fd, Ordering::Relaxed);
         }
     }
 }
 
-/// Whether stream lines carry a priority prefix.
-pub fn stream() -> bool {
-    STREAM.load(Ordering::Relaxed)
+/// Whether lines written to `fd` (1 or 2) go to the journal: then they carry a priority
+/// prefix, and actions go as native entries instead.
+pub fn stream(fd: i32) -> bool {
+    STREAM[usize::from(fd == 2)].load(Ordering::Relaxed)
+}
+
+/// Whether either stream is the journal (the victim's cgroup is then worth reading).
+pub fn active() -> bool {
+    stream(1) || stream(2)
 }
 
 /// The syslog priority of a level, as sd-daemon(3) prefixes and PRIORITY= values.

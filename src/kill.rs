@@ -96,10 +96,10 @@ pub enum Mechanism {
 /// earlyoom waits 100 × 100 ms for a victim (kill.c:311-398): 10 s in all.
 const WAIT_STEP_MS: i32 = 100;
 const WAIT_STEPS: u32 = 100;
-/// How long a victim that got SIGKILL at the end of those 10 s is still waited for. A process
-/// that SIGKILL does not end at once is stuck in the kernel (D state on NFS/FUSE/a GPU driver,
-/// a frozen cgroup); process_mrelease has already reaped what it could, and waiting longer
-/// only keeps the loop from the next victim. 12 s in all, where the whole wait used to be 20.
+/// How long a victim is still waited for after SIGKILL. A process that SIGKILL does not end
+/// at once is stuck in the kernel (D state on NFS/FUSE/a GPU driver, a frozen cgroup);
+/// process_mrelease has already reaped what it could, and waiting longer only keeps the
+/// loop from the next victim. 12 s in all after an ignored SIGTERM, where it used to be 20.
 const KILL_GRACE_MS: u32 = 2000;
 
 fn signame(sig: i32) -> &'static str {
@@ -143,6 +143,8 @@ pub struct Killer<S: Sys> {
     pub cfg: KillConfig,
     pub limits: Limits,
     pub mech: Mechanism,
+    /// The proc root is another PID namespace's (found by [`Killer::probe`]).
+    pub foreign: bool,
     pub children: Children,
     /// What the metrics file reports; every signal actually sent is counted here.
     pub counters: Counters,
@@ -159,6 +161,7 @@ impl<S: Sys> Killer<S> {
             cfg,
             limits,
             mech: Mechanism::Pidfd,
+            foreign: false,
             children: Children::default(),
             counters: Counters::default(),
             reason: Reason::Memory,
@@ -176,6 +179,7 @@ impl<S: Sys> Killer<S> {
     pub fn probe(&mut self, root: &ProcRoot) {
         let me = sys::getpid();
         let foreign = !sys::proc_root_is_ours(&root.0, me);
+        self.foreign = foreign;
         let pidfd = if foreign {
             Err(None)
         } else {
@@ -337,15 +341,26 @@ impl<S: Sys> Killer<S> {
         let pidfd = if self.mech == Mechanism::Pidfd && !(self.cfg.dryrun && sig != 0) {
             match self.sys.pidfd_open(v.pid) {
                 Ok(fd) => Some(fd),
-                Err(e) => {
+                Err(e) if e.0 == libc::ESRCH => {
                     crate::warn!("kill_wait pid {}: error opening pidfd: {}\n", v.pid, e);
                     return None;
+                }
+                // Out of fds or memory: the victim's directory is pinned already, and it
+                // takes a signal as well (only process_mrelease needs the pidfd).
+                Err(e) => {
+                    crate::warn!(
+                        "kill_wait pid {}: error opening pidfd: {}, signalling through /proc/{} instead\n",
+                        v.pid,
+                        e,
+                        v.pid
+                    );
+                    None
                 }
             }
         } else {
             None
         };
-        if !self.same_process(v) {
+        if !v.still_itself() {
             crate::warn!(
                 "kill_wait pid {}: process was replaced since the scan, not signalling it\n",
                 v.pid
@@ -362,7 +377,7 @@ impl<S: Sys> Killer<S> {
 
     /// The victim's fields for a journal entry (its cgroup is read only under journald).
     fn fields<'a>(&self, v: &'a Victim, sig: i32, cgroup: &'a mut Text) -> Fields<'a> {
-        if crate::journal::stream() {
+        if crate::journal::active() {
             v.dir.cgroup(cgroup);
         }
         Fields {
@@ -377,27 +392,38 @@ impl<S: Sys> Killer<S> {
         }
     }
 
-    fn same_process(&self, v: &Victim) -> bool {
-        let mut buf = [0u8; 1024];
-        v.dir
-            .reader()
-            .stat(&mut buf)
-            .is_ok_and(|st| st.starttime == v.starttime)
-    }
-
     /// `-g`: the victim's process group, or None (with the reason logged) where signalling it
     /// would hit the wrong processes: group 1 (init's: a container whose PID 1 leads the
     /// session) or 0 (not visible in our PID namespace); the daemon's own group (both
     /// started from one non-interactive shell), which would kill the daemon. The victim is
     /// then killed alone, which is what earlyoom does without -g.
     fn group_of(&mut self, v: &Victim) -> Option<i32> {
-        if self.mech != Mechanism::Pidfd {
-            // Without pidfd_open the proc root may be another namespace's, whose group ids
-            // mean nothing to kill(2) here.
-            crate::warn!("-g: no pidfd support, killing process {} alone\n", v.pid);
+        if self.foreign {
+            // The proc root is another PID namespace's: its group ids mean nothing to
+            // kill(2) here.
+            crate::warn!(
+                "-g: /proc is another PID namespace's, killing process {} alone\n",
+                v.pid
+            );
             return None;
         }
-        match self.sys.getpgid(v.pid) {
+        // The group as the kernel has it now, which must be the one the pinned process
+        // is in (getpgid goes by number).
+        let pgid = self.sys.getpgid(v.pid);
+        match pgid {
+            Ok(g) if g > 1 && !self.group_still_ours(v, g) => {
+                crate::warn!(
+                    "-g: process {} changed its process group, killing the process alone\n",
+                    v.pid
+                );
+                None
+            }
+            _ => self.usable_group(v, pgid),
+        }
+    }
+
+    fn usable_group(&mut self, v: &Victim, pgid: Result<i32, Errno>) -> Option<i32> {
+        match pgid {
             Ok(pgid) if pgid <= 1 => {
                 crate::warn!(
                     "-g: process group {} of process {} cannot be signalled (init's or not in our PID namespace), killing the process alone\n",
@@ -426,15 +452,18 @@ impl<S: Sys> Killer<S> {
         }
     }
 
-    /// A container's init that has no SIGTERM handler never sees SIGTERM from outside its
-    /// namespace: the kernel drops signals with the default action sent to a namespace init
-    /// (pid_namespaces(7)), so the 10 s wait would be lost for nothing.
+    /// A container's init that neither handles nor blocks SIGTERM never sees SIGTERM from
+    /// outside its namespace: the kernel drops signals with the default action sent to a
+    /// namespace init (pid_namespaces(7)), so the 10 s wait would be lost for nothing. (tini,
+    /// catatonit, dumb-init and systemd block it and take it; they get SIGTERM.)
     fn drops_sigterm(&mut self, v: &Victim) -> bool {
-        let st = v.dir.reader().status();
-        let drops = st.is_ok_and(|s| s.ns_init && !s.catches_term);
+        let Ok(st) = v.dir.status() else {
+            return false;
+        };
+        let drops = st.ns_init && !st.term_handled;
         if drops {
             crate::warn!(
-                "process {} is the init of its PID namespace and does not catch SIGTERM, which the kernel would drop: sending SIGKILL\n",
+                "process {} is the init of its PID namespace and neither handles nor blocks SIGTERM, which the kernel would drop: sending SIGKILL\n",
                 v.pid
             );
         }
@@ -455,7 +484,7 @@ impl<S: Sys> Killer<S> {
             (None, None, Mechanism::Kill) => {
                 // The last resort has a window between the check and the signal: keep it to
                 // one stat read.
-                if !self.same_process(v) {
+                if !v.still_itself() {
                     return Err(Errno(libc::ESRCH));
                 }
                 Via::Kill(v.pid)
@@ -499,12 +528,12 @@ impl<S: Sys> Killer<S> {
     /// single process (its memory is freed; earlyoom's is_alive), but a group is alive while
     /// any member is left, zombies included, as earlyoom's kill(-pgid, 0) says; the daemon's
     /// own children among them are reaped first, so they cannot hold the group up.
-    fn gone(&mut self, v: &Victim, p: &Pinned) -> bool {
-        if let Some(g) = p.group {
+    fn gone(&mut self, v: &Victim, pidfd: Option<&Fd>, group: Option<i32>) -> bool {
+        if let Some(g) = group {
             self.children.reap();
             return self.sys.signal(Via::Group(g), 0).is_err();
         }
-        if let Some(fd) = &p.pidfd {
+        if let Some(fd) = pidfd {
             return self.sys.wait_exit(fd, 0);
         }
         let mut buf = [0u8; 1024];
@@ -533,21 +562,35 @@ impl<S: Sys> Killer<S> {
         mut sig: i32,
         tick: &mut dyn FnMut(&Counters, &MemInfo),
     ) -> Result<Outcome, Fatal> {
-        if let Some(g) = p.group {
+        // -P ran meanwhile (up to 200 ms): the victim may have left its group since.
+        let group = p.group.filter(|&g| {
+            let ours = self.group_still_ours(v, g);
+            if !ours {
+                crate::warn!(
+                    "-g: process {} changed its process group, killing the process alone\n",
+                    v.pid
+                );
+            }
+            ours
+        });
+        let pidfd = p.pidfd.as_ref();
+        if let Some(g) = group {
             crate::warn!("killing whole process group {} (-g flag is active)\n", g);
         }
-        let shown_pid = p.group.map_or(v.pid, |g| -g);
+        let shown_pid = group.map_or(v.pid, |g| -g);
         let t0 = sys::monotonic_secs();
-        if let Err(e) = self.kill_release(v, p.pidfd.as_ref(), p.group, sig) {
+        if let Err(e) = self.kill_release(v, pidfd, group, sig) {
             return Ok(Outcome::Failed(e));
         }
-        // In 100 ms steps: up to 10 s after the first signal, and at least KILL_GRACE_MS
-        // after a SIGKILL.
+        // In 100 ms steps: up to 10 s after a SIGTERM, then KILL_GRACE_MS after the SIGKILL;
+        // a first SIGKILL gets only KILL_GRACE_MS: it is the most urgent case, and one that
+        // SIGKILL does not end at once will not end in 10 s either.
         let grace = KILL_GRACE_MS / WAIT_STEP_MS as u32;
-        let mut deadline = WAIT_STEPS;
-        if sig == libc::SIGKILL {
-            deadline = deadline.max(grace);
-        }
+        let mut deadline = if sig == libc::SIGKILL {
+            grace
+        } else {
+            WAIT_STEPS
+        };
         for i in 0.. {
             let secs = sys::monotonic_secs() - t0;
             let m = mem.read()?;
@@ -557,7 +600,7 @@ impl<S: Sys> Killer<S> {
                 // Ours adds one: SIGTERM ignored for the whole wait (earlyoom #354, #373).
                 if decide(&m, &self.limits) == Action::Kill || i >= WAIT_STEPS {
                     sig = libc::SIGKILL;
-                    let group = match p.group {
+                    let group = match group {
                         Some(g) if !self.group_still_ours(v, g) => {
                             crate::warn!(
                                 "process group {}: process {} has exited or left it, not signalling the group again (its id may have been reused)\n",
@@ -568,26 +611,27 @@ impl<S: Sys> Killer<S> {
                         }
                         g => g,
                     };
-                    match self.kill_release(v, p.pidfd.as_ref(), group, sig) {
+                    match self.kill_release(v, pidfd, group, sig) {
                         // Exited meanwhile: the wait below sees it.
                         Err(e) if e.0 == libc::ESRCH => {}
                         Err(e) => return Ok(Outcome::Failed(e)),
-                        Ok(()) => {}
+                        Ok(()) => {
+                            let mut cg = Text::new();
+                            crate::log::record(
+                                crate::log::Level::Warn,
+                                Kind::Escalate,
+                                &self.fields(v, sig, &mut cg),
+                                format_args!("escalating to SIGKILL after {:.3} seconds\n", secs),
+                            );
+                        }
                     }
-                    let mut cg = Text::new();
-                    crate::log::record(
-                        crate::log::Level::Warn,
-                        Kind::Escalate,
-                        &self.fields(v, sig, &mut cg),
-                        format_args!("escalating to SIGKILL after {:.3} seconds\n", secs),
-                    );
                     deadline = deadline.max(i + grace);
                 }
             } else if crate::log::debug_enabled() {
                 crate::info!("{}", Report(&m));
             }
             tick(&self.counters, &m);
-            if self.gone(v, p) {
+            if self.gone(v, pidfd, group) {
                 let mut cg = Text::new();
                 crate::log::record(
                     crate::log::Level::Warn,
@@ -600,8 +644,8 @@ impl<S: Sys> Killer<S> {
             if i >= deadline {
                 break;
             }
-            match &p.pidfd {
-                Some(fd) if p.group.is_none() => {
+            match pidfd {
+                Some(fd) if group.is_none() => {
                     self.sys.wait_exit(fd, WAIT_STEP_MS);
                 }
                 _ => self.sys.sleep_ms(WAIT_STEP_MS as u64),

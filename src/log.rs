@@ -60,6 +60,9 @@ pub fn enable_syslog() {
 
 /// The connected /dev/log socket (-1: none yet), and when connecting last failed.
 static SYSLOG_FD: AtomicI32 = AtomicI32::new(-1);
+/// /dev/log is a stream socket (syslog-ng's `unix-stream`): glibc's openlog falls back to
+/// SOCK_STREAM on EPROTOTYPE, and then ends each message with a NUL.
+static SYSLOG_STREAM: AtomicBool = AtomicBool::new(false);
 static SYSLOG_RETRY_SEC: AtomicI64 = AtomicI64::new(i64::MIN);
 
 /// Where syslog(3) sends (`_PATH_LOG`).
@@ -70,7 +73,17 @@ fn syslog_connect() -> i32 {
     if SYSLOG_RETRY_SEC.load(Ordering::Relaxed) == now {
         return -1;
     }
-    match sys::unix_dgram_connect(DEV_LOG) {
+    let res = match sys::unix_connect(DEV_LOG, libc::SOCK_DGRAM) {
+        Err(e) if e.0 == libc::EPROTOTYPE => {
+            SYSLOG_STREAM.store(true, Ordering::Relaxed);
+            sys::unix_connect(DEV_LOG, libc::SOCK_STREAM)
+        }
+        r => {
+            SYSLOG_STREAM.store(false, Ordering::Relaxed);
+            r
+        }
+    };
+    match res {
         Ok(fd) => {
             let old = SYSLOG_FD.swap(fd, Ordering::Relaxed);
             sys::close(old);
@@ -96,6 +109,9 @@ fn syslog_send(prio: i32, line: &Line) {
     msg.push(sys::decimal(sys::getpid() as u64, &mut num));
     msg.push(b"]: ");
     msg.push(line.as_bytes());
+    if SYSLOG_STREAM.load(Ordering::Relaxed) {
+        msg.push(b"\0");
+    }
     let mut fd = SYSLOG_FD.load(Ordering::Relaxed);
     if fd < 0 {
         fd = syslog_connect();
@@ -107,8 +123,17 @@ fn syslog_send(prio: i32, line: &Line) {
         match sys::send_nonblocking(fd, msg.as_bytes()) {
             Ok(()) => return,
             // The log daemon went away or restarted: connect again (once) and resend.
-            Err(e) if attempt == 0 && matches!(e.0, libc::ECONNREFUSED | libc::ENOTCONN) => {
+            Err(e)
+                if attempt == 0
+                    && matches!(e.0, libc::ECONNREFUSED | libc::ENOTCONN | libc::EPIPE) =>
+            {
                 fd = syslog_connect();
+            }
+            // Part of a message went down a stream: what follows would be garbled, so
+            // start a new connection for the next line.
+            Err(e) if e.0 == libc::EMSGSIZE && SYSLOG_STREAM.load(Ordering::Relaxed) => {
+                sys::close(SYSLOG_FD.swap(-1, Ordering::Relaxed));
+                break;
             }
             Err(_) => break,
         }
@@ -209,7 +234,7 @@ fn compose(
         Level::Fatal | Level::Warn => 2,
         Level::Info | Level::Debug => 1,
     };
-    let journal = crate::journal::stream();
+    let journal = crate::journal::stream(fd);
     if journal {
         line.push(&[b'<', b'0' + crate::journal::priority(level), b'>']);
     }

@@ -305,7 +305,26 @@ impl<S: Sys> Daemon<S> {
             .strip_prefix(&guard.root.0)
             .map_or(path.clone(), |p| std::path::Path::new("/").join(p));
         let pids = crate::cgroup::procs(&path);
-        let sel = self.scanner.scan_among(Some(&pids))?;
+        let mut sel = self.scanner.scan_among(Some(&pids))?;
+        // The victim must still be a member when it is signalled: cgroup.procs was read
+        // before the scan chose. It is a member if its pid is in the cgroup's list read now
+        // and the pinned process was there before and after that read (then the pid in the
+        // list is that process, not a newcomer with its number). This holds whatever
+        // namespace /proc/PID/cgroup would show the paths relative to.
+        if let Some(v) = sel.victim.take() {
+            let member = v.still_itself()
+                && crate::cgroup::procs(&path).binary_search(&v.pid).is_ok()
+                && v.still_itself();
+            if member {
+                sel.victim = Some(v);
+            } else {
+                crate::warn!(
+                    "livelock guard: process {} left cgroup {} since it was chosen, not signalling it\n",
+                    v.pid,
+                    shown.display()
+                );
+            }
+        }
         let s = &trip.sample;
         let mib = |b: u64| b as f64 / 1048576.0;
         let max = s
@@ -327,7 +346,8 @@ impl<S: Sys> Daemon<S> {
                 pid: v.pid,
                 uid: v.uid,
                 comm: v.comm.as_bytes(),
-                signal: if self.cfg.dryrun { "" } else { "SIGTERM" },
+                // The kill that follows has its own entry, with the signal it sent.
+                signal: "",
                 rss_kib: v.rss_kib,
                 oom_score: v.oom_score,
                 reason: Reason::Livelock.label(),
@@ -354,18 +374,6 @@ impl<S: Sys> Daemon<S> {
         );
         self.killer.counters.livelock_trips += 1;
         if let Some(v) = sel.victim.as_ref() {
-            // The scan read cgroup.procs before it chose; the victim must still be a member
-            // of that cgroup when it is signalled (it may have moved, or the pid exited and
-            // was recycled outside it: then its directory reads fail).
-            let rel = shown.as_os_str().as_encoded_bytes();
-            if !v.dir.in_cgroup(rel).unwrap_or(false) {
-                crate::warn!(
-                    "livelock guard: process {} is no longer in cgroup {}, not signalling it\n",
-                    v.pid,
-                    shown.display()
-                );
-                return Ok(());
-            }
             self.kill(Some(v), libc::SIGTERM, Reason::Livelock)?;
         }
         Ok(())
@@ -480,14 +488,18 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
     if cfg.set_priority {
         raise_priority(&root);
     }
+    // Watching cgroups, pidfds, hooks and the scan must never run out of fds.
+    sys::raise_nofile();
     let mut d = Daemon::with_reader(cfg, root, mem, matchers, RealSys);
+    // The daemon is single-threaded: every child that ends is ours to reap (earlyoom's
+    // SIGCHLD handler reaps them all too).
+    d.killer.children.adopt_foreign();
     if d.cfg.livelock_guard {
         let gcfg = GuardConfig {
             window_s: d.cfg.livelock_window_s,
             stall_percent: d.cfg.livelock_stall_percent,
         };
         let root = crate::cgroup::CgroupRoot::default();
-        sys::raise_nofile();
         match Guard::new(root.clone(), gcfg) {
             Ok(g) => {
                 crate::plain!(

@@ -317,18 +317,24 @@ impl PidFiles for ByPath<'_> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     /// The last NSpid field is 1 and there is more than one: the process is the init of a
-    /// PID namespace below the proc root's (a container's PID 1). The kernel drops signals
-    /// with the default action sent to such an init (pid_namespaces(7)), SIGTERM included,
-    /// unless it installed a handler.
+    /// PID namespace below the proc root's (a container's PID 1).
     pub ns_init: bool,
-    /// SigCgt has SIGTERM: a handler is installed.
-    pub catches_term: bool,
+    /// SIGTERM has a handler (SigCgt) or is blocked (SigBlk: tini, catatonit, dumb-init and
+    /// systemd block it and take it with sigtimedwait or a signalfd). The kernel drops a
+    /// signal sent from outside to a namespace init otherwise (sig_task_ignored() for
+    /// SIGNAL_UNKILLABLE tasks). Unknown (a line missing) counts as handled.
+    pub term_handled: bool,
 }
 
-/// Parses the NSpid and SigCgt lines of `/proc/PID/status` (proc(5)).
+/// Parses the NSpid, SigBlk and SigCgt lines of `/proc/PID/status` (proc(5)).
 pub fn parse_status(buf: &[u8]) -> Option<Status> {
+    let term = |v: &[u8]| -> Option<bool> {
+        let hex = std::str::from_utf8(v.trim_ascii()).ok()?;
+        let mask = u64::from_str_radix(hex, 16).ok()?;
+        Some(mask & (1 << (libc::SIGTERM - 1)) != 0)
+    };
     let mut st = Status::default();
-    let mut seen = 0;
+    let (mut nspid, mut blocked, mut caught) = (false, None, None);
     for line in buf.split(|&b| b == b'\n') {
         if let Some(v) = line.strip_prefix(b"NSpid:") {
             let mut n = 0;
@@ -341,16 +347,19 @@ pub fn parse_status(buf: &[u8]) -> Option<Status> {
                 last = parse_int::<i64>(f);
             }
             st.ns_init = n > 1 && last == Some(1);
-            seen += 1;
+            nspid = true;
+        } else if let Some(v) = line.strip_prefix(b"SigBlk:") {
+            blocked = term(v);
         } else if let Some(v) = line.strip_prefix(b"SigCgt:") {
-            let hex = std::str::from_utf8(v.trim_ascii()).ok()?;
-            let mask = u64::from_str_radix(hex, 16).ok()?;
-            st.catches_term = mask & (1 << (libc::SIGTERM - 1)) != 0;
-            seen += 1;
+            caught = term(v);
         }
     }
+    st.term_handled = match (caught, blocked) {
+        (Some(c), Some(b)) => c || b,
+        _ => true,
+    };
     // NSpid exists since Linux 4.1; without it there are no nested namespaces to worry about.
-    (seen >= 1).then_some(st)
+    nspid.then_some(st)
 }
 
 /// The cgroup v2 path in a `/proc/PID/cgroup` buffer (the `0::/path` line).
@@ -383,9 +392,11 @@ impl PidDir {
         self
     }
 
-    /// NSpid and SigCgt (for a container's init, see [`Status`]).
+    /// NSpid and the signal masks (for a container's init, see [`Status`]).
     pub fn status(&self) -> Result<Status, Errno> {
-        let mut buf = [0u8; 2048];
+        // Groups: of a user in a few hundred groups (AD, sssd) pushes the signal lines
+        // past 2 KiB.
+        let mut buf = [0u8; 8192];
         let n = self.reader().read(b"status", &mut buf)?;
         parse_status(&buf[..n]).ok_or(Errno(libc::EINVAL))
     }
@@ -404,21 +415,6 @@ impl PidDir {
             None => false,
         }
     }
-
-    /// Whether the process is (still) in the cgroup v2 `dir` or below it; `dir` as
-    /// `/proc/PID/cgroup` shows paths (relative to the reader's cgroup namespace, `/` first).
-    pub fn in_cgroup(&self, dir: &[u8]) -> Result<bool, Errno> {
-        let mut buf = [0u8; 4096];
-        let n = self.reader().read(b"cgroup", &mut buf)?;
-        Ok(parse_cgroup_v2(&buf[..n]).is_some_and(|p| cgroup_within(p, dir)))
-    }
-}
-
-/// `path` is `dir` or below it (`/a/b` is within `/a`, `/ab` is not; everything is within `/`).
-pub fn cgroup_within(path: &[u8], dir: &[u8]) -> bool {
-    let dir = dir.strip_suffix(b"/").unwrap_or(dir);
-    path.strip_prefix(dir)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
 }
 
 impl PidFiles for &PidDir {

@@ -553,11 +553,16 @@ pub fn wait_child(pid: i32, ms: i32) -> bool {
 
 /// A non-blocking AF_UNIX datagram socket connected to `path` (the syslog socket).
 pub fn unix_dgram_connect(path: &[u8]) -> Result<i32, Errno> {
+    unix_connect(path, libc::SOCK_DGRAM)
+}
+
+/// A non-blocking AF_UNIX socket of `kind` (SOCK_DGRAM, SOCK_STREAM) connected to `path`.
+pub fn unix_connect(path: &[u8], kind: i32) -> Result<i32, Errno> {
     // SAFETY: plain socket call.
     let fd = unsafe {
         libc::socket(
             libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
             0,
         )
     };
@@ -592,7 +597,7 @@ pub fn unix_dgram_connect(path: &[u8]) -> Result<i32, Errno> {
 }
 
 /// send(2) that never blocks (EAGAIN when the receiver's queue is full) and never raises
-/// SIGPIPE.
+/// SIGPIPE; Ok only if all of `msg` went.
 pub fn send_nonblocking(fd: i32, msg: &[u8]) -> Result<(), Errno> {
     // SAFETY: msg is valid for its length.
     let n = retry(|| unsafe {
@@ -605,6 +610,9 @@ pub fn send_nonblocking(fd: i32, msg: &[u8]) -> Result<(), Errno> {
     });
     if n < 0 {
         Err(Errno::last())
+    } else if (n as usize) < msg.len() {
+        // Only a stream socket sends part of a message.
+        Err(Errno(libc::EMSGSIZE))
     } else {
         Ok(())
     }

@@ -136,6 +136,17 @@ impl Victim {
         }
     }
 
+    /// Whether the victim is still the process the scan chose: a read through its pinned
+    /// directory succeeds (the process exists, so nobody else has its pid) with the start
+    /// time the scan saw.
+    pub fn still_itself(&self) -> bool {
+        let mut buf = [0u8; 1024];
+        self.dir
+            .reader()
+            .stat(&mut buf)
+            .is_ok_and(|st| st.starttime == self.starttime)
+    }
+
     /// Pins `pid` below `root` as a victim without a scan (tools and tests): its numbers are
     /// read as the scan reads them, without prefer/avoid.
     pub fn pin(root: &ProcRoot, pid: i32) -> Result<Victim, Errno> {
@@ -281,6 +292,9 @@ pub struct Scanner {
     file: Vec<u8>,
     my_pid: i32,
     page_kib: i64,
+    /// Judging a pinned would-be victim again: earlyoom's per-process warnings were already
+    /// given in the first look.
+    quiet: bool,
     /// Wall time of the last scan, for the metrics file.
     pub last_scan_seconds: f64,
 }
@@ -334,6 +348,7 @@ impl Scanner {
             dents: vec![0; crate::procfs::DENTS_BUF],
             file: vec![0; 1024],
             my_pid: sys::getpid(),
+            quiet: false,
             last_scan_seconds: 0.0,
             page_kib: crate::procfs::page_kib(),
         }
@@ -385,7 +400,10 @@ impl Scanner {
                 won = false;
                 if let Ok(pd) = dir.open_pid(pid) {
                     let mut pinned = Cur::new(pid);
-                    if self.evaluate(&mut pd.reader(), &mut pinned, floor).is_ok() {
+                    self.quiet = true;
+                    let again = self.evaluate(&mut pd.reader(), &mut pinned, floor);
+                    self.quiet = false;
+                    if again.is_ok() {
                         won = true;
                         cur = pinned;
                         best = Some(Victim {
@@ -616,6 +634,9 @@ impl Scanner {
     }
 
     fn zombie_main_thread_warning(&self, f: &mut impl PidFiles, cur: &mut Cur) {
+        if self.quiet {
+            return;
+        }
         if !cur.comm_read {
             cur.comm_read = f.comm(&mut cur.comm).is_ok();
         }

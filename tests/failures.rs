@@ -121,7 +121,18 @@ fn a_hook_on_a_stalled_filesystem_never_stops_the_kill() {
     assert!(took < Duration::from_secs(5), "{took:?}\n{}", d.log());
     assert!(still_running, "{}", d.log());
     assert!(d.wait_log("exited after", 5), "{}", d.log());
+    // Once the mount is aborted, the two stuck execs fail and the daemon reaps both and
+    // says why.
+    let failed = format!(
+        "notify_spawn_subprocess: exec {} failed: Transport endpoint is not connected",
+        hook.display()
+    );
+    let t = Instant::now();
+    while d.log().matches(&failed).count() < 2 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let log = d.stop();
+    assert_eq!(log.matches(&failed).count(), 2, "{log}");
     assert_eq!(
         log.matches("notify_spawn_subprocess: timeout waiting for process")
             .count(),
@@ -520,8 +531,10 @@ fn a_log_daemon_that_stopped_reading_never_blocks_the_loop() {
     let go = dir.path().join("go");
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib},go={}", go.display()));
+    let metrics = dir.path().join("earlyoom.prom");
     let mut args = vec!["--syslog".to_string()];
     args.extend(base_args(&m));
+    args.extend(["--metrics-file".into(), metrics.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut d = Daemon::start_with(&args, |cmd| with_dev_log(cmd, dir.path()));
     wait_started(&d);

@@ -1,6 +1,7 @@
 //! Hooks that outnumber what the daemon once tracked (64) are all reaped once they end (a
 //! fault of issue 7's "never dies itself": unreaped hooks would pile up as zombies, each
-//! holding a pid). Each hook is reaped by its own pid, never as "any child".
+//! holding a pid). Outside the daemon each hook is reaped by its own pid, never as "any
+//! child" (the daemon itself also reaps children that are not hooks: tests/failures.rs).
 
 use earlyoom::hooks::{run_program, Children, VictimEnv};
 use std::os::unix::fs::PermissionsExt;

@@ -339,6 +339,8 @@ struct Recorder {
     stuck: bool,
     /// Every wait step, counted.
     steps: u32,
+    /// Run once, after the first signal that is not a probe.
+    after_first_signal: Option<Box<dyn FnMut()>>,
 }
 
 impl Sys for Recorder {
@@ -371,6 +373,9 @@ impl Sys for Recorder {
         }
         self.signals.push((target, sig));
         self.via.push(how);
+        if let Some(mut f) = self.after_first_signal.take() {
+            f();
+        }
         Ok(())
     }
     fn getpgid(&mut self, pid: i32) -> Result<i32, Errno> {
@@ -568,15 +573,19 @@ fn group_escalation_needs_the_victim_in_the_group() {
         k.sys.signals,
         vec![(-97, libc::SIGTERM), (-97, libc::SIGKILL)]
     );
-    // Now the victim has moved to another group before the escalation.
-    let stat = std::fs::read_to_string(t.dir.join("97/stat")).unwrap();
+    // Now the victim moves to another group after the SIGTERM, before the escalation.
+    let stat_path = t.dir.join("97/stat");
+    let stat = std::fs::read_to_string(&stat_path).unwrap();
     let moved = stat.replacen(" 1 97 ", " 1 4242 ", 1);
     assert_ne!(stat, moved);
-    std::fs::write(t.dir.join("97/stat"), moved).unwrap();
+    let later = moved.clone();
     let mut k = killer(
         Recorder {
             stuck: true,
             pgid: Some(97),
+            after_first_signal: Some(Box::new(move || {
+                std::fs::write(&stat_path, &later).unwrap()
+            })),
             ..Default::default()
         },
         KillConfig {
@@ -589,6 +598,20 @@ fn group_escalation_needs_the_victim_in_the_group() {
         k.sys.signals,
         vec![(-97, libc::SIGTERM), (97, libc::SIGKILL)]
     );
+    // Moved already before the first signal (while -P ran): the victim alone, from the start.
+    std::fs::write(t.dir.join("97/stat"), &moved).unwrap();
+    let mut k = killer(
+        Recorder {
+            pgid: Some(97),
+            ..Default::default()
+        },
+        KillConfig {
+            kill_group: true,
+            ..Default::default()
+        },
+    );
+    kill(&mut k, &t, &v, libc::SIGTERM);
+    assert_eq!(k.sys.signals, vec![(97, libc::SIGTERM)]);
 }
 
 /// Finding 9 of issue 12: a victim that SIGKILL does not end (D state, a frozen cgroup) is
@@ -615,7 +638,8 @@ fn a_stuck_victim_is_waited_for_a_bounded_time() {
         vec![(98, libc::SIGTERM), (98, libc::SIGKILL)]
     );
     assert_eq!(k.sys.steps, 120, "wait steps");
-    // A first SIGKILL (memory at the kill line) is waited for the 10 s earlyoom waits.
+    // A first SIGKILL (memory at the kill line) is waited for 2 s, not earlyoom's 10 s: it
+    // is the most urgent case, and SIGKILL that does not end a process at once will not.
     let mut k = killer(
         Recorder {
             stuck: true,
@@ -623,8 +647,11 @@ fn a_stuck_victim_is_waited_for_a_bounded_time() {
         },
         KillConfig::default(),
     );
-    kill(&mut k, &t, &v, libc::SIGKILL);
-    assert_eq!(k.sys.steps, 100);
+    assert_eq!(
+        kill(&mut k, &t, &v, libc::SIGKILL),
+        Outcome::DidNotExit { sigkilled: true }
+    );
+    assert_eq!(k.sys.steps, 20);
 }
 
 /// Finding 9, the scan's side: a process remembered as unkillable is passed over, and the
@@ -642,31 +669,44 @@ fn the_scan_passes_over_unkillable_processes() {
     assert_eq!(s.scan().unwrap().victim.map(|v| v.pid), Some(60));
 }
 
-/// Finding 10 of issue 12: the init of a PID namespace (NSpid ends in 1) without a SIGTERM
-/// handler is sent SIGKILL at once: the kernel drops SIGTERM to it. One that catches SIGTERM
-/// (tini, systemd) still gets SIGTERM.
+/// Finding 10 of issue 12: the init of a PID namespace (NSpid ends in 1) that neither
+/// handles nor blocks SIGTERM is sent SIGKILL at once: the kernel drops SIGTERM to it. One
+/// that catches it (a handler: SigCgt) or blocks it to take it with sigtimedwait or a
+/// signalfd (tini, catatonit, dumb-init, systemd: SigBlk) still gets SIGTERM, and so does
+/// one whose status lacks the masks.
 #[test]
 fn a_namespace_init_without_a_handler_gets_sigkill() {
     let t = Tree::new("nsinit", &[p(99, "containerd-shim", 900, 100)]);
     let s = t.scanner(DEFAULT, Matchers::default());
-    for (sigcgt, want) in [
-        ("0000000000000000", libc::SIGKILL),
-        ("0000000000004000", libc::SIGTERM),
+    for (masks, want) in [
+        (
+            "SigBlk:\t0000000000000000\nSigCgt:\t0000000000000000\n",
+            libc::SIGKILL,
+        ),
+        (
+            "SigBlk:\t0000000000000000\nSigCgt:\t0000000000004000\n",
+            libc::SIGTERM,
+        ),
+        (
+            "SigBlk:\tfffffffe7ffbfeff\nSigCgt:\t0000000000000000\n",
+            libc::SIGTERM,
+        ),
+        ("", libc::SIGTERM),
     ] {
         std::fs::write(
             t.dir.join("99/status"),
-            format!("Name:\tx\nNSpid:\t99\t1\nSigCgt:\t{sigcgt}\n"),
+            format!("Name:\tx\nNSpid:\t99\t1\n{masks}"),
         )
         .unwrap();
         let v = s.scan_once();
         let mut k = killer(Recorder::default(), KillConfig::default());
         kill(&mut k, &t, &v, libc::SIGTERM);
-        assert_eq!(k.sys.signals[0], (99, want), "SigCgt {sigcgt}");
+        assert_eq!(k.sys.signals[0], (99, want), "{masks:?}");
     }
     // Not a namespace init: SIGTERM as always.
     std::fs::write(
         t.dir.join("99/status"),
-        "Name:\tx\nNSpid:\t99\nSigCgt:\t0000000000000000\n",
+        "Name:\tx\nNSpid:\t99\nSigBlk:\t0000000000000000\nSigCgt:\t0000000000000000\n",
     )
     .unwrap();
     let v = s.scan_once();
