@@ -15,7 +15,7 @@
 
 use earlyoom::decide::{decide, sleep_time_ms, Limits};
 use earlyoom::meminfo::Reader;
-use earlyoom::procfs::{for_each_pid, ProcDir, ProcRoot};
+use earlyoom::proc::{ProcDir, ProcRoot};
 use earlyoom::victim::{Matchers, Options, Scanner};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -97,9 +97,10 @@ fn median(v: &mut [f64]) -> f64 {
 /// Thread-group leaders listed in /proc, as the scan sees them.
 fn count_procs() -> usize {
     let dir = ProcDir::open(&ProcRoot::default()).expect("open /proc");
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut buf = vec![std::mem::MaybeUninit::uninit(); 32 * 1024];
     let mut n = 0;
-    for_each_pid(dir.raw(), &mut buf, |_| n += 1).expect("getdents64 /proc");
+    dir.for_each_pid(&mut buf, |_| n += 1)
+        .expect("getdents64 /proc");
     n
 }
 

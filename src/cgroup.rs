@@ -1,7 +1,7 @@
 //! cgroup v2 readers below a configurable root (default `/sys/fs/cgroup`): pure parsers of
 //! the interface files and one [`Sample`] per read (Documentation/admin-guide/cgroup-v2.rst).
 
-use crate::sys::Errno;
+use crate::sys::{self, CPath, Errno};
 use std::path::{Path, PathBuf};
 
 /// Where the unified hierarchy is mounted.
@@ -78,18 +78,46 @@ pub struct Sample {
 /// Largest interface file read (memory.stat is ~1.5-3 KiB on 6.x kernels).
 const READ_MAX: usize = 16 * 1024;
 
-/// Reads `dir/file` into `buf` through a stack path and one pread: the guard samples every
-/// watched cgroup on every poll, so this must not allocate once `buf` has grown to READ_MAX.
-fn read(dir: &Path, file: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut path = crate::sys::CPath::new();
-    if !(path.push(dir.as_os_str().as_bytes()) && path.push(b"/") && path.push(file.as_bytes())) {
-        return Err(Errno(libc::ENAMETOOLONG));
+/// Reads interface files into one buffer, allocated once and never zeroed (only the bytes a
+/// read returns are looked at): the guard samples every watched cgroup on every poll, so
+/// this must neither allocate nor touch 16 KiB per file. Files are opened by path: a
+/// directory fd per watched cgroup would spend an fd on each, and a host with a thousand
+/// capped cgroups must not run the kill path out of fds (issue 12, finding 6).
+pub struct Files {
+    buf: Box<[u8]>,
+    path: CPath,
+}
+
+impl Default for Files {
+    fn default() -> Files {
+        Files {
+            buf: vec![0; READ_MAX].into_boxed_slice(),
+            path: CPath::new(),
+        }
     }
-    buf.resize(READ_MAX, 0);
-    let n = crate::sys::read_at(libc::AT_FDCWD, &path, buf);
-    buf.truncate(*n.as_ref().unwrap_or(&0));
-    n.map(|_| ())
+}
+
+impl Files {
+    /// `dir/file`'s content (cut at 16 KiB).
+    pub fn read(&mut self, dir: &Path, file: &str) -> Result<&[u8], Errno> {
+        use std::os::unix::ffi::OsStrExt;
+        let p = self.path.clear();
+        if !(p.push(dir.as_os_str().as_bytes()) && p.push(b"/") && p.push(file.as_bytes())) {
+            return Err(Errno(libc::ENAMETOOLONG));
+        }
+        let n = sys::read_at(sys::cwd(), &self.path, &mut self.buf)?;
+        Ok(&self.buf[..n])
+    }
+
+    /// A limit file: bytes, None for "max"; Err if unreadable or malformed.
+    pub fn limit(&mut self, dir: &Path, file: &str) -> Result<Option<u64>, Errno> {
+        parse_limit(self.read(dir, file)?).ok_or_else(bad)
+    }
+
+    /// A single number.
+    pub fn number(&mut self, dir: &Path, file: &str) -> Result<u64, Errno> {
+        parse_u64(self.read(dir, file)?).ok_or_else(bad)
+    }
 }
 
 fn bad() -> Errno {
@@ -101,37 +129,30 @@ fn bad() -> Errno {
 /// and memory.current when usage is clearly below memory.high (the sample then has only
 /// those two): the guard samples every watched cgroup on every poll, and on a host with a
 /// thousand capped cgroups reading seven files of each would be most of the daemon's work.
-pub fn read_sample(dir: &Path, t: f64, buf: &mut Vec<u8>, full: bool) -> Result<Sample, Errno> {
+pub fn read_sample(dir: &Path, t: f64, f: &mut Files, full: bool) -> Result<Sample, Errno> {
     let mut s = Sample {
         t,
         ..Default::default()
     };
-    read(dir, "memory.high", buf)?;
-    s.high = parse_limit(buf)
-        .ok_or_else(bad)?
-        .ok_or(Errno(libc::ERANGE))?;
-    read(dir, "memory.current", buf)?;
-    s.current = parse_u64(buf).ok_or_else(bad)?;
+    s.high = f.limit(dir, "memory.high")?.ok_or(Errno(libc::ERANGE))?;
+    s.current = f.number(dir, "memory.current")?;
     if !full && !near_high(&s) {
         return Ok(s);
     }
-    read(dir, "memory.max", buf)?;
-    s.max = parse_limit(buf).ok_or_else(bad)?;
+    s.max = f.limit(dir, "memory.max")?;
     // Absent without swap accounting (swapaccount=0 or CONFIG_MEMCG_SWAP off).
-    if read(dir, "memory.swap.max", buf).is_ok() {
-        s.swap_max = parse_limit(buf).ok_or_else(bad)?;
-        read(dir, "memory.swap.current", buf)?;
-        s.swap_current = parse_u64(buf).ok_or_else(bad)?;
+    if let Ok(m) = f.limit(dir, "memory.swap.max") {
+        s.swap_max = m;
+        s.swap_current = f.number(dir, "memory.swap.current")?;
     }
-    read(dir, "memory.events", buf)?;
-    s.events_high = parse_keyed(buf, "high").ok_or_else(bad)?;
-    s.oom_kill = parse_keyed(buf, "oom_kill").unwrap_or(0);
-    read(dir, "memory.pressure", buf)?;
-    s.full_total_us = parse_full_total(buf).ok_or_else(bad)?;
-    read(dir, "memory.stat", buf)?;
-    s.anon = parse_keyed(buf, "anon").ok_or_else(bad)?;
-    s.file = parse_keyed(buf, "file").ok_or_else(bad)?;
-    s.shmem = parse_keyed(buf, "shmem").unwrap_or(0);
+    let events = f.read(dir, "memory.events")?;
+    s.events_high = parse_keyed(events, "high").ok_or_else(bad)?;
+    s.oom_kill = parse_keyed(events, "oom_kill").unwrap_or(0);
+    s.full_total_us = parse_full_total(f.read(dir, "memory.pressure")?).ok_or_else(bad)?;
+    let stat = f.read(dir, "memory.stat")?;
+    s.anon = parse_keyed(stat, "anon").ok_or_else(bad)?;
+    s.file = parse_keyed(stat, "file").ok_or_else(bad)?;
+    s.shmem = parse_keyed(stat, "shmem").unwrap_or(0);
     Ok(s)
 }
 
@@ -142,11 +163,10 @@ pub fn near_high(s: &Sample) -> bool {
 }
 
 /// `nr_descendants` of the root's cgroup.stat (Documentation/admin-guide/cgroup-v2.rst,
-/// "cgroup.stat"): how many live cgroups there are below it. One small read, no allocation
-/// once `buf` has grown; None where the file is missing or malformed.
-pub fn descendants(root: &CgroupRoot, buf: &mut Vec<u8>) -> Option<u64> {
-    read(&root.0, "cgroup.stat", buf).ok()?;
-    parse_keyed(buf, "nr_descendants")
+/// "cgroup.stat"): how many live cgroups there are below it. One small read, no allocation;
+/// None where the file is missing or malformed.
+pub fn descendants(root: &CgroupRoot, f: &mut Files) -> Option<u64> {
+    parse_keyed(f.read(&root.0, "cgroup.stat").ok()?, "nr_descendants")
 }
 
 /// Why the guard cannot work under `root`, or Ok if it is a cgroup v2 hierarchy with the
@@ -164,44 +184,76 @@ pub fn check_v2(root: &CgroupRoot) -> Result<(), String> {
     Ok(())
 }
 
-/// Every cgroup below `root` (not the root itself) with a finite memory.high.
-pub fn discover(root: &CgroupRoot) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.0.clone()];
-    let mut buf = Vec::new();
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                let p = e.path();
-                if read(&p, "memory.high", &mut buf).is_ok()
-                    && matches!(parse_limit(&buf), Some(Some(_)))
-                {
-                    out.push(p.clone());
-                }
-                stack.push(p);
+/// One cgroup of a walk: its directory, its path below the walk's top (`a/b`, empty for the
+/// top itself) and its parent's index in the walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub path: PathBuf,
+    pub rel: String,
+    pub parent: Option<usize>,
+}
+
+/// The cgroup tree below (and including) `top`, breadth first: parents before children,
+/// siblings by name. The one walker of the project: the guard's discovery, the victims of a
+/// cgroup's subtree and earlyoomctl's view of the tree all come from it. It allocates (a
+/// walk happens at most once a second, never in a poll that finds nothing new).
+pub fn walk(top: &Path) -> Vec<Node> {
+    let mut out = vec![Node {
+        path: top.to_path_buf(),
+        rel: String::new(),
+        parent: None,
+    }];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i].path) {
+            let mut kids: Vec<_> = rd
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name())
+                .collect();
+            kids.sort();
+            for k in kids {
+                let name = k.to_string_lossy();
+                let rel = if out[i].rel.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{}/{name}", out[i].rel)
+                };
+                let path = out[i].path.join(&k);
+                out.push(Node {
+                    path,
+                    rel,
+                    parent: Some(i),
+                });
             }
         }
+        i += 1;
     }
+    out
+}
+
+/// Every cgroup below `root` (not the root itself) with a finite memory.high, by path.
+pub fn discover(root: &CgroupRoot) -> Vec<PathBuf> {
+    let mut f = Files::default();
+    let mut out: Vec<PathBuf> = walk(&root.0)
+        .into_iter()
+        .skip(1)
+        .filter(|n| matches!(f.limit(&n.path, "memory.high"), Ok(Some(_))))
+        .map(|n| n.path)
+        .collect();
     out.sort();
     out
 }
 
 /// The pids in `dir` and all its descendants (`cgroup.procs`), sorted and deduplicated.
 pub fn procs(dir: &Path) -> Vec<i32> {
+    let mut f = Files::default();
     let mut pids = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if let Ok(s) = std::fs::read_to_string(d.join("cgroup.procs")) {
-            pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        }
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            stack.extend(
-                rd.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
+    for n in walk(dir) {
+        if let Ok(text) = f.read(&n.path, "cgroup.procs") {
+            pids.extend(
+                text.split(|&b| b == b'\n')
+                    .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse::<i32>().ok()),
             );
         }
     }

@@ -6,7 +6,7 @@
 //! exact diagnostics. The parser is a pure function: it returns the messages earlyoom prints
 //! while parsing as [`Event`]s, in order, and the caller replays them.
 
-use crate::log::CFloat;
+use crate::cfmt::CFloat;
 use crate::sys::Errno;
 use crate::Fatal;
 use std::ffi::OsString;
@@ -51,14 +51,13 @@ pub struct Config {
     pub avoid: Option<Vec<u8>>,
     pub ignore: Option<Vec<u8>>,
     pub dryrun: bool,
-    pub syslog: bool,
     pub kernel_oom: bool,
     /// `--livelock-guard`: watch cgroups for the memory.high throttle livelock (not in earlyoom).
     pub livelock_guard: bool,
-    /// `--livelock-window SECONDS`.
-    pub livelock_window_s: f64,
-    /// `--livelock-stall PERCENT`.
-    pub livelock_stall_percent: f64,
+    /// `--livelock-window SECONDS`, if given (the default is the guard's: settings.rs).
+    pub livelock_window_s: Option<f64>,
+    /// `--livelock-stall PERCENT`, if given.
+    pub livelock_stall_percent: Option<f64>,
     /// `--metrics-file PATH`: node_exporter textfile (not in earlyoom).
     pub metrics_file: Option<Vec<u8>>,
 }
@@ -83,11 +82,10 @@ impl Default for Config {
             avoid: None,
             ignore: None,
             dryrun: false,
-            syslog: false,
             kernel_oom: false,
             livelock_guard: false,
-            livelock_window_s: crate::guard::GuardConfig::default().window_s,
-            livelock_stall_percent: crate::guard::GuardConfig::default().stall_percent,
+            livelock_window_s: None,
+            livelock_stall_percent: None,
             metrics_file: None,
         }
     }
@@ -270,31 +268,15 @@ earlyoom-rs additions:
     s
 }
 
-/// C `strtod` in the "C" locale (earlyoom never calls setlocale): returns the value, the
-/// number of bytes consumed and errno (ERANGE on overflow and underflow). Hex floats, `inf`,
-/// `infinity`, `nan` and leading blanks are accepted exactly as glibc accepts them, because
-/// this *is* glibc's strtod. `s` must not contain NUL (argv strings cannot).
+/// C `strtod` in the "C" locale, glibc's own (see [`crate::sys::strtod`]).
 pub fn c_strtod(s: &[u8]) -> (f64, usize, i32) {
-    let mut buf = [0u8; 260];
-    debug_assert!(s.len() < buf.len());
-    let n = s.len().min(buf.len() - 1);
-    buf[..n].copy_from_slice(&s[..n]);
-    let mut end: *mut libc::c_char = std::ptr::null_mut();
-    Errno::clear();
-    // SAFETY: buf is NUL-terminated; end points into buf afterwards.
-    let v = unsafe { libc::strtod(buf.as_ptr().cast(), &mut end) };
-    let errno = Errno::last().0;
-    let used = (end as usize).saturating_sub(buf.as_ptr() as usize);
-    (v, used, errno)
+    crate::sys::strtod(s)
 }
 
 /// C `strtof(arg, NULL)` as earlyoom uses it for `-r`: no error checking, anything after the
 /// number is ignored, no number at all gives 0.
 fn c_strtof(s: &[u8]) -> f32 {
-    let mut v = s.to_vec();
-    v.push(0);
-    // SAFETY: v is NUL-terminated.
-    unsafe { libc::strtof(v.as_ptr().cast(), std::ptr::null_mut()) }
+    crate::sys::strtof(s)
 }
 
 /// One part of a tuple (msg.c `parse_part`): checks in earlyoom's order.
@@ -506,7 +488,6 @@ impl Parser<'_> {
                 ));
             }
             Opt::Syslog => {
-                self.cfg.syslog = true;
                 self.events.push(Event::Syslog);
             }
             Opt::KernelOom => {
@@ -515,11 +496,12 @@ impl Parser<'_> {
             }
             Opt::LivelockGuard => self.cfg.livelock_guard = true,
             Opt::LivelockWindow => {
-                self.cfg.livelock_window_s = bounded("--livelock-window", arg, 0.5, 3600.0)?;
+                self.cfg.livelock_window_s = Some(bounded("--livelock-window", arg, 0.5, 3600.0)?);
             }
             Opt::MetricsFile => self.cfg.metrics_file = Some(arg.to_vec()),
             Opt::LivelockStall => {
-                self.cfg.livelock_stall_percent = bounded("--livelock-stall", arg, 1.0, 100.0)?;
+                self.cfg.livelock_stall_percent =
+                    Some(bounded("--livelock-stall", arg, 1.0, 100.0)?);
             }
         }
         Ok(Step::Continue)
@@ -872,7 +854,7 @@ mod tests {
         assert!(cfg(&["--de"]).debug);
         assert!(cfg(&["--debug"]).debug);
         assert!(cfg(&["--sort"]).sort_by_rss);
-        assert!(cfg(&["--sy"]).syslog);
+        assert_eq!(run(&["--sy"]).events, vec![Event::Syslog]);
         assert!(cfg(&["--ker"]).kernel_oom);
         assert_eq!(run(&["--he"]).outcome.unwrap(), Parsed::Exit);
     }
@@ -1022,8 +1004,11 @@ mod tests {
             "--livelock-stall=55.5",
         ]);
         assert!(c.livelock_guard);
-        assert_eq!((c.livelock_window_s, c.livelock_stall_percent), (8.0, 55.5));
-        assert_eq!(cfg(&[]).livelock_window_s, 5.0);
+        assert_eq!(
+            (c.livelock_window_s, c.livelock_stall_percent),
+            (Some(8.0), Some(55.5))
+        );
+        assert_eq!(cfg(&[]).livelock_window_s, None);
         assert!(cfg(&["--livelock-g"]).livelock_guard);
         assert_eq!(
             cfg(&["--metrics-file=/x.prom"]).metrics_file.unwrap(),

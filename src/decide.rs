@@ -1,6 +1,5 @@
 //! The pure decision of one poll: which signal, and how long to sleep (spec §4.2, §4.4).
 
-use crate::cli::Config;
 use crate::meminfo::MemInfo;
 
 /// The four thresholds, in percent.
@@ -12,13 +11,14 @@ pub struct Limits {
     pub swap_kill_percent: f64,
 }
 
-impl From<&Config> for Limits {
-    fn from(c: &Config) -> Limits {
+impl Default for Limits {
+    /// earlyoom's defaults: `-m 10,5 -s 10,5`.
+    fn default() -> Limits {
         Limits {
-            mem_term_percent: c.mem_term_percent,
-            mem_kill_percent: c.mem_kill_percent,
-            swap_term_percent: c.swap_term_percent,
-            swap_kill_percent: c.swap_kill_percent,
+            mem_term_percent: 10.0,
+            mem_kill_percent: 5.0,
+            swap_term_percent: 10.0,
+            swap_kill_percent: 5.0,
         }
     }
 }
@@ -29,16 +29,6 @@ pub enum Action {
     None,
     Term,
     Kill,
-}
-
-impl Action {
-    pub fn signal(self) -> i32 {
-        match self {
-            Action::None => 0,
-            Action::Term => libc::SIGTERM,
-            Action::Kill => libc::SIGKILL,
-        }
-    }
 }
 
 /// SIGKILL is checked before SIGTERM; each needs memory *and* swap at or below its limits

@@ -10,8 +10,10 @@
 //! goes on at once; so do we. The child reports a failed exec through a close-on-exec
 //! pipe, read when it is reaped, so the parent never waits for the exec to succeed either.
 
-use crate::sys::{self, Errno, Fd};
+use crate::seam::{Program, Sys};
+use crate::sys::{self, Errno};
 use crate::victim::Victim;
+use rustix::fd::{AsFd, OwnedFd};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
@@ -28,7 +30,7 @@ pub const MAX_RUNNING_HOOKS: usize = 256;
 struct Child {
     pid: i32,
     /// Read end of the exec-error pipe: 4 bytes of errno if the exec failed, EOF if it worked.
-    err: Option<Fd>,
+    err: OwnedFd,
     /// The program, for the failure message.
     what: Box<[u8]>,
 }
@@ -88,7 +90,7 @@ impl Children {
 
 /// A hook that has been reaped: logs its status, and its exec error if it had one.
 fn finish(c: &Child, status: Option<i32>) {
-    if let Some(e) = c.err.as_ref().and_then(|fd| sys::read_errno(fd.raw())) {
+    if let Some(e) = sys::read_errno(c.err.as_fd()) {
         crate::warn!(
             "notify_spawn_subprocess: exec {} failed: {}\n",
             String::from_utf8_lossy(&c.what),
@@ -159,101 +161,96 @@ fn environment(extra: &[(&[u8], &[u8])]) -> Vec<CString> {
     env
 }
 
-/// Starts `program` with `argv` and `env` and returns at once: the exec happens in the child
-/// while the daemon goes on. Waits up to `wait_ms` for it to end (0 = not at all). Returns
-/// the child's pid.
-fn spawn(
-    children: &mut Children,
-    program: &[u8],
-    argv: &[&[u8]],
-    env: Vec<CString>,
-    wait_ms: i32,
-) -> Option<i32> {
-    let shown = String::from_utf8_lossy(program);
-    if children.list.len() >= MAX_RUNNING_HOOKS {
-        crate::warn!(
-            "notify_spawn_subprocess: {} programs still running, not starting {}\n",
-            children.list.len(),
-            shown
-        );
-        return None;
-    }
-    crate::debug!("notify_spawn_subprocess: exec {}\n", shown);
-    let (Some(path), Some(args)) = (
-        cstr(program),
-        argv.iter().map(|a| cstr(a)).collect::<Option<Vec<_>>>(),
-    ) else {
-        crate::warn!(
-            "notify_spawn_subprocess: exec {} failed: {}\n",
-            shown,
-            Errno(libc::EINVAL)
-        );
-        return None;
-    };
-    let pid = match sys::spawn(&path, &args, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            crate::warn!("notify_spawn_subprocess: fork error: {}\n", e);
+impl Children {
+    /// Starts `p` and returns at once: the exec happens in the child while the daemon goes
+    /// on. Waits up to `wait_ms` for it to end (0 = not at all). Returns the child's pid.
+    pub fn spawn(&mut self, p: Program<'_>, wait_ms: i32) -> Option<i32> {
+        let shown = String::from_utf8_lossy(p.path);
+        if self.list.len() >= MAX_RUNNING_HOOKS {
+            crate::warn!(
+                "notify_spawn_subprocess: {} programs still running, not starting {}\n",
+                self.list.len(),
+                shown
+            );
             return None;
         }
-    };
-    let child = Child {
-        pid: pid.0,
-        err: Some(pid.1),
-        what: program.into(),
-    };
-    if wait_ms > 0 {
-        if sys::wait_child(pid.0, wait_ms) {
-            finish(&child, sys::reap(pid.0));
-            return Some(pid.0);
+        crate::debug!("notify_spawn_subprocess: exec {}\n", shown);
+        let (Some(path), Some(args)) = (
+            cstr(p.path),
+            p.argv.iter().map(|a| cstr(a)).collect::<Option<Vec<_>>>(),
+        ) else {
+            crate::warn!(
+                "notify_spawn_subprocess: exec {} failed: {}\n",
+                shown,
+                Errno(libc::EINVAL)
+            );
+            return None;
+        };
+        let (pid, err) = match sys::spawn(&path, &args, &environment(p.env)) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::warn!("notify_spawn_subprocess: fork error: {}\n", e);
+                return None;
+            }
+        };
+        let child = Child {
+            pid,
+            err,
+            what: p.path.into(),
+        };
+        if wait_ms > 0 {
+            if sys::wait_child(pid, wait_ms) {
+                finish(&child, sys::reap(pid));
+                return Some(pid);
+            }
+            crate::warn!(
+                "notify_spawn_subprocess: timeout waiting for process {}\n",
+                shown
+            );
         }
-        crate::warn!(
-            "notify_spawn_subprocess: timeout waiting for process {}\n",
-            shown
-        );
+        self.list.push(child);
+        Some(pid)
     }
-    children.list.push(child);
-    Some(pid.0)
 }
 
 /// Runs a `-N`/`-P` program: argv = [path], no arguments, the environment plus EARLYOOM_*.
-pub fn run_program(
-    children: &mut Children,
-    path: &[u8],
-    v: VictimEnv<'_>,
-    wait_ms: i32,
-) -> Option<i32> {
+pub fn run_program(sys: &mut impl Sys, path: &[u8], v: VictimEnv<'_>, wait_ms: i32) -> Option<i32> {
     let pid = v.pid.to_string();
     let uid = v.uid.to_string();
-    let env = environment(&[
+    let env: [(&[u8], &[u8]); 4] = [
         (b"EARLYOOM_PID", pid.as_bytes()),
         (b"EARLYOOM_UID", uid.as_bytes()),
         (b"EARLYOOM_NAME", v.comm),
         (b"EARLYOOM_CMDLINE", v.cmdline),
-    ]);
-    spawn(children, path, &[path], env, wait_ms)
+    ];
+    let p = Program {
+        path,
+        argv: &[path],
+        env: &env,
+    };
+    sys.spawn(p, wait_ms)
 }
 
 /// `-n`: earlyoom's exact dbus-send invocation (kill.c:161-182); the body is cut at 1023
 /// bytes including the `string:` prefix, as earlyoom's buffer does.
-pub fn dbus_notify(children: &mut Children, body: &[u8]) -> Option<i32> {
+pub fn dbus_notify(sys: &mut impl Sys, body: &[u8]) -> Option<i32> {
     let mut arg = b"string:".to_vec();
     arg.extend_from_slice(body);
     arg.truncate(1023);
-    spawn(
-        children,
-        DBUS_SEND.as_bytes(),
-        &[
-            b"dbus-send",
-            b"--system",
-            b"/",
-            b"net.nuetzlich.SystemNotifications.Notify",
-            b"string:earlyoom",
-            &arg,
-        ],
-        environment(&[]),
-        0,
-    )
+    let argv: [&[u8]; 6] = [
+        b"dbus-send",
+        b"--system",
+        b"/",
+        b"net.nuetzlich.SystemNotifications.Notify",
+        b"string:earlyoom",
+        &arg,
+    ];
+    let p = Program {
+        path: DBUS_SEND.as_bytes(),
+        argv: &argv,
+        env: &[],
+    };
+    sys.spawn(p, 0)
 }
 
 /// The startup check of a `-N`/`-P` path (main.c:87-102): not absolute disables it, not

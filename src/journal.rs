@@ -17,8 +17,8 @@
 //! The catalog entries explaining each MESSAGE_ID ship in packaging/systemd/earlyoom.catalog.
 //! A new kind of action is one more [`Kind`] with its id there and here.
 
-use crate::sys::{self, Errno};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use crate::sys::{self, FdSlot};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Kinds of structured entries, one MESSAGE_ID each (never change an id once shipped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +67,8 @@ pub struct Fields<'a> {
 /// may send one to the journal and the other to a file (`StandardError=file:...`), whose
 /// lines must then stay exactly earlyoom's.
 static STREAM: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
-/// The connected native socket (-1: none).
-static SOCKET: AtomicI32 = AtomicI32::new(-1);
+/// The connected native socket.
+static SOCKET: FdSlot = FdSlot::empty();
 
 /// journald's socket for native entries.
 const SOCKET_PATH: &[u8] = b"/run/systemd/journal/socket";
@@ -95,9 +95,7 @@ pub fn detect() {
         }
     }
     if any {
-        if let Ok(fd) = sys::unix_dgram_connect(SOCKET_PATH) {
-            SOCKET.store(fd, Ordering::Relaxed);
-        }
+        SOCKET.set(sys::unix_connect(SOCKET_PATH, false).ok());
     }
 }
 
@@ -156,7 +154,7 @@ impl Datagram {
 
     fn number(&mut self, key: &str, v: i64) {
         let mut digits = [0u8; 20];
-        let d = sys::decimal(v.unsigned_abs(), &mut digits);
+        let d = crate::cfmt::decimal(v.unsigned_abs(), &mut digits);
         let mut out = [0u8; 21];
         let n = if v < 0 {
             out[0] = b'-';
@@ -173,8 +171,7 @@ impl Datagram {
 /// Sends one structured entry; false if it could not be sent (then the caller writes the
 /// line to the stream instead). `message` is the line without its trailing newline.
 pub fn send(level: crate::log::Level, kind: Kind, f: &Fields<'_>, message: &[u8]) -> bool {
-    let fd = SOCKET.load(Ordering::Relaxed);
-    if fd < 0 {
+    if !SOCKET.is_set() {
         return false;
     }
     let mut d = Datagram {
@@ -201,8 +198,7 @@ pub fn send(level: crate::log::Level, kind: Kind, f: &Fields<'_>, message: &[u8]
     if d.overflow {
         return false;
     }
-    match sys::send_nonblocking(fd, &d.buf[..d.len]) {
-        Ok(()) => true,
-        Err(Errno(_)) => false,
-    }
+    SOCKET
+        .with(|fd| sys::send_nonblocking(fd, &d.buf[..d.len]).is_ok())
+        .unwrap_or(false)
 }

@@ -1,85 +1,57 @@
-//! The kill sequence (docs/contract.md §5.4-5.7): pin the victim, signal it, process_mrelease,
+//! The kill sequence (docs/contract.md §5.4-5.8): pin the victim, signal it, process_mrelease,
 //! wait, escalate, hooks and notifications, and `--kernel-oom`.
 //!
-//! Every signal goes through the [`Sys`] seam, which tests replace with a recorder so that a
-//! fixture tree (whose pids are real pids on the host) can never reach a real process.
+//! One call, [`Killer::kill`]: a victim, a [`Signal`] and a reason in, an [`Outcome`] out.
+//! The kill path ranks nothing (that is victim.rs) and counts nothing (the daemon counts
+//! what [`Watch::sent`] reports); every side effect goes through the [`Sys`] seam.
 
-use crate::decide::{decide, Action, Limits};
-use crate::hooks::{self, Children, PREHOOK_WAIT_MS};
+use crate::decide::Action;
+use crate::hooks::{self, PREHOOK_WAIT_MS};
 use crate::journal::{Fields, Kind};
-use crate::meminfo::{self, MemInfo, Report};
-use crate::metrics::{Counters, Reason};
-use crate::procfs::{PidFiles, ProcRoot, Text};
-use crate::sys::{self, Errno, Fd};
+use crate::meminfo::{MemInfo, Report};
+use crate::metrics::Reason;
+use crate::proc::{PidFiles, ProcRoot, Text};
+use crate::seam::{Sys, Via};
+use crate::settings::KillSettings;
+use crate::sys::{self, Errno};
 use crate::victim::Victim;
 use crate::Fatal;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
-/// How a signal reaches its target.
-#[derive(Debug)]
-pub enum Via<'a> {
-    /// pidfd_send_signal on a pidfd from pidfd_open: exactly the pinned process.
-    Pidfd(&'a Fd, i32),
-    /// pidfd_send_signal on the victim's `/proc/PID` directory fd, which the kernel accepts
-    /// as a pidfd (pidfd_send_signal(2)): exactly the process whose files the scan read,
-    /// also where pidfd_open is missing or filtered, or /proc is another PID namespace's.
-    ProcDir(i32, i32),
-    /// kill(2) on a pid whose identity was checked just before (the last resort).
-    Kill(i32),
-    /// kill(2) on a whole process group (`-g`).
-    Group(i32),
+/// What to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Term,
+    Kill,
+    /// Signal 0: the startup self-test's permission check, nothing is sent.
+    Probe,
 }
 
-/// The side effects of killing, behind one seam.
-pub trait Sys {
-    fn pidfd_open(&mut self, pid: i32) -> Result<Fd, Errno>;
-    /// Sends `sig` (0 = permission check) to the target.
-    fn signal(&mut self, via: Via<'_>, sig: i32) -> Result<(), Errno>;
-    fn getpgid(&mut self, pid: i32) -> Result<i32, Errno>;
-    fn mrelease(&mut self, pidfd: &Fd) -> Result<(), Errno>;
-    /// Wait up to `ms` for the process to exit; true if it has.
-    fn wait_exit(&mut self, pidfd: &Fd, ms: i32) -> bool;
-    fn sleep_ms(&mut self, ms: u64);
-}
-
-/// The real kernel.
-#[derive(Default)]
-pub struct RealSys;
-
-impl Sys for RealSys {
-    fn pidfd_open(&mut self, pid: i32) -> Result<Fd, Errno> {
-        sys::pidfd_open(pid)
-    }
-    fn signal(&mut self, via: Via<'_>, sig: i32) -> Result<(), Errno> {
-        match via {
-            Via::Pidfd(fd, _) => sys::pidfd_send_signal(fd.raw(), sig),
-            Via::ProcDir(fd, _) => sys::pidfd_send_signal(fd, sig),
-            Via::Kill(pid) => sys::kill(pid, sig),
-            // pgid > 1 and not our own group are checked by the caller.
-            Via::Group(pgid) => sys::kill(-pgid, sig),
+impl Signal {
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+            Signal::Probe => 0,
         }
     }
-    fn getpgid(&mut self, pid: i32) -> Result<i32, Errno> {
-        sys::getpgid(pid)
-    }
-    fn mrelease(&mut self, pidfd: &Fd) -> Result<(), Errno> {
-        sys::process_mrelease(pidfd.raw())
-    }
-    fn wait_exit(&mut self, pidfd: &Fd, ms: i32) -> bool {
-        sys::pidfd_wait_exit(pidfd.raw(), ms)
-    }
-    fn sleep_ms(&mut self, ms: u64) {
-        sys::sleep_ms(ms)
-    }
-}
 
-/// Kill-path settings from the command line.
-#[derive(Clone, Debug, Default)]
-pub struct KillConfig {
-    pub dryrun: bool,
-    pub kill_group: bool,
-    pub notify: bool,
-    pub post_hook: Option<Vec<u8>>,
-    pub pre_hook: Option<Vec<u8>>,
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "SIGTERM",
+            Signal::Kill => "SIGKILL",
+            Signal::Probe => "0 (no-op signal)",
+        }
+    }
+
+    /// For an earlyoom decision.
+    pub fn of(a: Action) -> Signal {
+        match a {
+            Action::Kill => Signal::Kill,
+            Action::Term => Signal::Term,
+            Action::None => Signal::Probe,
+        }
+    }
 }
 
 /// How victims are signalled, found by the startup self-test ([`Killer::probe`]).
@@ -93,6 +65,15 @@ pub enum Mechanism {
     Kill,
 }
 
+/// What the kill path asks of its caller while it waits for a victim.
+pub trait Watch {
+    /// Every 100 ms step of a wait: memory now (earlyoom escalates to SIGKILL when it
+    /// reaches the SIGKILL limits, and the caller may rewrite its metrics file meanwhile).
+    fn step(&mut self) -> Result<(MemInfo, Action), Fatal>;
+    /// A signal was sent to the victim (or its group).
+    fn sent(&mut self, sig: Signal);
+}
+
 /// earlyoom waits 100 × 100 ms for a victim (kill.c:311-398): 10 s in all.
 const WAIT_STEP_MS: i32 = 100;
 const WAIT_STEPS: u32 = 100;
@@ -102,20 +83,9 @@ const WAIT_STEPS: u32 = 100;
 /// loop from the next victim. 12 s in all after an ignored SIGTERM, where it used to be 20.
 const KILL_GRACE_MS: u32 = 2000;
 
-fn signame(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGKILL => "SIGKILL",
-        0 => "0 (no-op signal)",
-        _ => "signal",
-    }
-}
-
-/// What one call of [`Killer::kill_process`] came to.
+/// What one kill came to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outcome {
-    /// There was no victim (the daemon slept 1 s, as earlyoom).
-    NoVictim,
     /// The victim is no longer the process the scan chose (it exited, or its pid was
     /// recycled): nothing was signalled and no hook ran.
     Replaced,
@@ -123,8 +93,9 @@ pub enum Outcome {
     DryRun,
     /// The self-test's signal 0 (its result is only logged).
     Probed,
-    /// The victim exited `secs` after the first signal.
-    Exited { secs: f64 },
+    /// The victim exited `secs` after the first signal; `escalated` if SIGKILL followed a
+    /// SIGTERM.
+    Exited { secs: f64, escalated: bool },
     /// The victim was still there when the wait ended; `sigkilled` if it had SIGKILL.
     DidNotExit { sigkilled: bool },
     /// Signalling failed.
@@ -133,38 +104,28 @@ pub enum Outcome {
 
 /// The target of one kill, once pinned.
 struct Pinned {
-    pidfd: Option<Fd>,
+    pidfd: Option<OwnedFd>,
     /// The group to signal (`-g`), if it is safe to.
     group: Option<i32>,
 }
 
-pub struct Killer<S: Sys> {
-    pub sys: S,
-    pub cfg: KillConfig,
-    pub limits: Limits,
+/// The kill path's own state: its settings, the signalling mechanism found at startup, and
+/// the dry-run notification rate limit.
+pub struct Killer {
+    pub cfg: KillSettings,
     pub mech: Mechanism,
     /// The proc root is another PID namespace's (found by [`Killer::probe`]).
     pub foreign: bool,
-    pub children: Children,
-    /// What the metrics file reports; every signal actually sent is counted here.
-    pub counters: Counters,
-    /// Why the current kill happens (set by the caller before `kill_process`).
-    pub reason: Reason,
     /// Whole CLOCK_MONOTONIC second of the last dry-run notification (rate limit).
     last_notify_sec: i64,
 }
 
-impl<S: Sys> Killer<S> {
-    pub fn new(sys: S, cfg: KillConfig, limits: Limits) -> Killer<S> {
+impl Killer {
+    pub fn new(cfg: KillSettings) -> Killer {
         Killer {
-            sys,
             cfg,
-            limits,
             mech: Mechanism::Pidfd,
             foreign: false,
-            children: Children::default(),
-            counters: Counters::default(),
-            reason: Reason::Memory,
             last_notify_sec: -1,
         }
     }
@@ -176,15 +137,14 @@ impl<S: Sys> Killer<S> {
     /// directories, or to kill(2) after the start-time check. A proc root that belongs to
     /// another PID namespace than the daemon's gives pids that pidfd_open would resolve in
     /// the wrong namespace: only the directory way is exact there.
-    pub fn probe(&mut self, root: &ProcRoot) {
+    pub fn probe(&mut self, sys: &mut impl Sys, root: &ProcRoot) {
         let me = sys::getpid();
-        let foreign = !sys::proc_root_is_ours(&root.0, me);
-        self.foreign = foreign;
-        let pidfd = if foreign {
+        self.foreign = !sys::proc_root_is_ours(&root.0, me);
+        let pidfd = if self.foreign {
             Err(None)
         } else {
-            match self.sys.pidfd_open(me) {
-                Ok(fd) => match self.sys.signal(Via::Pidfd(&fd, me), 0) {
+            match sys.pidfd_open(me) {
+                Ok(fd) => match sys.signal(Via::Pidfd(fd.as_fd(), me), 0) {
                     Ok(()) => Ok(()),
                     Err(e) => Err(Some(("pidfd_send_signal", e))),
                 },
@@ -195,11 +155,13 @@ impl<S: Sys> Killer<S> {
             self.mech = Mechanism::Pidfd;
             return;
         };
-        let dir = crate::procfs::ProcDir::open(root).and_then(|mut d| d.open_pid(me));
+        let dir =
+            crate::proc::ProcDir::open(root).and_then(|d| d.open_pid(me, &mut sys::CPath::new()));
         let by_dir = match &dir {
-            Ok(d) => self.sys.signal(Via::ProcDir(d.raw(), me), 0),
+            Ok(d) => sys.signal(Via::ProcDir(d.fd(), me), 0),
             Err(e) => Err(*e),
         };
+        let send_failed = matches!(why, Some(("pidfd_send_signal", _)));
         let because = match why {
             Some((call, e)) => format!("{call} failed: {e}"),
             None => format!(
@@ -215,12 +177,17 @@ impl<S: Sys> Killer<S> {
                     because
                 );
             }
-            Err(e) if !foreign => {
+            Err(e) if !self.foreign => {
                 self.mech = Mechanism::Kill;
+                let also = if send_failed {
+                    String::new()
+                } else {
+                    format!(", pidfd_send_signal failed: {e}")
+                };
                 crate::warn!(
-                    "startup_selftests: {}, pidfd_send_signal failed: {}; signalling victims with kill(2) right after the start-time check\n",
+                    "startup_selftests: {}{}; signalling victims with kill(2) right after the start-time check\n",
                     because,
-                    e
+                    also
                 );
             }
             Err(e) => {
@@ -238,38 +205,26 @@ impl<S: Sys> Killer<S> {
     /// earlyoom's `kill_process` (kill.c:655-715) with our fixes: the victim is pinned and its
     /// identity proven before anything is run or sent for it, it is signalled so that a
     /// recycled pid can never receive the signal, a SIGTERM that is ignored for the whole
-    /// wait is escalated to SIGKILL, and the whole wait is bounded. `sig` 0 is the startup
-    /// self-test. `tick` is called on every wait step with the latest meminfo, so the caller
-    /// can keep its metrics file fresh while a kill is in progress.
-    pub fn kill_process(
+    /// wait is escalated to SIGKILL, and the whole wait is bounded.
+    pub fn kill(
         &mut self,
-        mem: &mut meminfo::Reader,
-        victim: Option<&Victim>,
-        sig: i32,
-        tick: &mut dyn FnMut(&Counters, &MemInfo),
+        sys: &mut impl Sys,
+        v: &Victim,
+        sig: Signal,
+        reason: Reason,
+        watch: &mut dyn Watch,
     ) -> Result<Outcome, Fatal> {
-        let Some(v) = victim else {
-            crate::warn!("Could not find a process to kill. Sleeping 1 second.\n");
-            if self.cfg.notify {
-                hooks::dbus_notify(
-                    &mut self.children,
-                    b"Error: Could not find a process to kill. Sleeping 1 second.",
-                );
-            }
-            self.sys.sleep_ms(1000);
-            return Ok(Outcome::NoVictim);
-        };
         // Pin first: no line, hook or signal for a process that is not the one the scan chose.
-        let Some(pinned) = self.pin(v, sig) else {
+        let Some(pinned) = self.pin(sys, v, sig) else {
             return Ok(Outcome::Replaced);
         };
-        let sig = if sig == libc::SIGTERM && self.drops_sigterm(v) {
-            libc::SIGKILL
+        let sig = if sig == Signal::Term && self.drops_sigterm(v) {
+            Signal::Kill
         } else {
             sig
         };
-        if sig != 0 || crate::log::debug_enabled() {
-            let level = if sig != 0 {
+        if sig != Signal::Probe || crate::log::debug_enabled() {
+            let level = if sig != Signal::Probe {
                 crate::log::Level::Warn
             } else {
                 crate::log::Level::Debug
@@ -278,10 +233,10 @@ impl<S: Sys> Killer<S> {
             crate::log::record(
                 level,
                 Kind::Kill,
-                &self.fields(v, sig, &mut cg),
+                &fields(v, sig, reason, &mut cg),
                 format_args!(
                     "sending {} to process {} uid {} \"{}\": oom_score {}, oom_score_adj {}, VmRSS {} MiB, cmdline \"{}\"\n",
-                    signame(sig),
+                    sig.name(),
                     v.pid,
                     v.uid,
                     v.comm.display(),
@@ -292,44 +247,57 @@ impl<S: Sys> Killer<S> {
                 ),
             );
         }
-        if sig == 0 {
-            if let Err(e) = self.send(v, pinned.pidfd.as_ref(), pinned.group, 0) {
+        if sig == Signal::Probe {
+            let fd = pinned.pidfd.as_ref().map(|f| f.as_fd());
+            if let Err(e) = self.send(sys, v, fd, pinned.group, 0) {
                 // The startup self-test ignores failures such as EPERM (kill.c:700), but says so.
                 crate::debug!("startup_selftests: signal 0 to pid {}: {}\n", v.pid, e);
             }
             return Ok(Outcome::Probed);
         }
-        if let Some(pre) = self.cfg.pre_hook.clone() {
+        if let Some(pre) = self.cfg.pre_hook.as_deref() {
             crate::debug!(
                 "going to invoke program before killing: {}\n",
-                String::from_utf8_lossy(&pre)
+                String::from_utf8_lossy(pre)
             );
-            hooks::run_program(&mut self.children, &pre, v.into(), PREHOOK_WAIT_MS);
+            hooks::run_program(sys, pre, v.into(), PREHOOK_WAIT_MS);
         }
         let outcome = if self.cfg.dryrun {
             crate::warn!("dryrun, not actually sending any signal\n");
             Outcome::DryRun
         } else {
-            self.kill_wait(mem, v, &pinned, sig, tick)?
+            self.kill_wait(sys, v, &pinned, sig, reason, watch)?
         };
-        self.notify_killed(v);
+        self.notify_killed(sys, v);
         if let Outcome::Failed(e) = outcome {
             let mut cg = Text::new();
             crate::log::record(
                 crate::log::Level::Warn,
                 Kind::Failed,
-                &self.fields(v, sig, &mut cg),
+                &fields(v, sig, reason, &mut cg),
                 format_args!("kill failed: {}\n", e),
             );
             if self.cfg.notify {
-                hooks::dbus_notify(&mut self.children, b"Error: Failed to kill process");
+                hooks::dbus_notify(sys, b"Error: Failed to kill process");
             }
             if e.0 == libc::EPERM {
                 crate::warn!("sleeping 1 second\n");
-                self.sys.sleep_ms(1000);
+                sys.sleep_ms(1000);
             }
         }
         Ok(outcome)
+    }
+
+    /// earlyoom's "no victim" case of `kill_process` (kill.c:657-664).
+    pub fn no_victim(&mut self, sys: &mut impl Sys) {
+        crate::warn!("Could not find a process to kill. Sleeping 1 second.\n");
+        if self.cfg.notify {
+            hooks::dbus_notify(
+                sys,
+                b"Error: Could not find a process to kill. Sleeping 1 second.",
+            );
+        }
+        sys.sleep_ms(1000);
     }
 
     /// Proves the victim is still the process the scan chose, and takes a pidfd for it.
@@ -337,9 +305,9 @@ impl<S: Sys> Killer<S> {
     /// succeeding with the same start time means that process is still there (a pid is
     /// never given to another process while its owner exists), so a pidfd opened on the pid
     /// before that read refers to it. Also decides whether `-g` may signal its group.
-    fn pin(&mut self, v: &Victim, sig: i32) -> Option<Pinned> {
-        let pidfd = if self.mech == Mechanism::Pidfd && !(self.cfg.dryrun && sig != 0) {
-            match self.sys.pidfd_open(v.pid) {
+    fn pin(&mut self, sys: &mut impl Sys, v: &Victim, sig: Signal) -> Option<Pinned> {
+        let pidfd = if self.mech == Mechanism::Pidfd && !(self.cfg.dryrun && sig != Signal::Probe) {
+            match sys.pidfd_open(v.pid) {
                 Ok(fd) => Some(fd),
                 Err(e) if e.0 == libc::ESRCH => {
                     crate::warn!("kill_wait pid {}: error opening pidfd: {}\n", v.pid, e);
@@ -367,29 +335,12 @@ impl<S: Sys> Killer<S> {
             );
             return None;
         }
-        let group = if self.cfg.kill_group && sig != 0 {
-            self.group_of(v)
+        let group = if self.cfg.kill_group && sig != Signal::Probe {
+            self.group_of(sys, v)
         } else {
             None
         };
         Some(Pinned { pidfd, group })
-    }
-
-    /// The victim's fields for a journal entry (its cgroup is read only under journald).
-    fn fields<'a>(&self, v: &'a Victim, sig: i32, cgroup: &'a mut Text) -> Fields<'a> {
-        if crate::journal::active() {
-            v.dir.cgroup(cgroup);
-        }
-        Fields {
-            pid: v.pid,
-            uid: v.uid,
-            comm: v.comm.as_bytes(),
-            signal: if sig == 0 { "" } else { signame(sig) },
-            rss_kib: v.rss_kib,
-            oom_score: v.oom_score,
-            reason: self.reason.label(),
-            cgroup: cgroup.as_bytes(),
-        }
     }
 
     /// `-g`: the victim's process group, or None (with the reason logged) where signalling it
@@ -397,7 +348,7 @@ impl<S: Sys> Killer<S> {
     /// session) or 0 (not visible in our PID namespace); the daemon's own group (both
     /// started from one non-interactive shell), which would kill the daemon. The victim is
     /// then killed alone, which is what earlyoom does without -g.
-    fn group_of(&mut self, v: &Victim) -> Option<i32> {
+    fn group_of(&mut self, sys: &mut impl Sys, v: &Victim) -> Option<i32> {
         if self.foreign {
             // The proc root is another PID namespace's: its group ids mean nothing to
             // kill(2) here.
@@ -407,23 +358,7 @@ impl<S: Sys> Killer<S> {
             );
             return None;
         }
-        // The group as the kernel has it now, which must be the one the pinned process
-        // is in (getpgid goes by number).
-        let pgid = self.sys.getpgid(v.pid);
-        match pgid {
-            Ok(g) if g > 1 && !self.group_still_ours(v, g) => {
-                crate::warn!(
-                    "-g: process {} changed its process group, killing the process alone\n",
-                    v.pid
-                );
-                None
-            }
-            _ => self.usable_group(v, pgid),
-        }
-    }
-
-    fn usable_group(&mut self, v: &Victim, pgid: Result<i32, Errno>) -> Option<i32> {
-        match pgid {
+        match sys.getpgid(v.pid) {
             Ok(pgid) if pgid <= 1 => {
                 crate::warn!(
                     "-g: process group {} of process {} cannot be signalled (init's or not in our PID namespace), killing the process alone\n",
@@ -437,6 +372,14 @@ impl<S: Sys> Killer<S> {
                     "-g: process {} is in the daemon's own process group {}, killing the process alone\n",
                     v.pid,
                     pgid
+                );
+                None
+            }
+            // getpgid goes by number: the group must be the one the pinned process is in.
+            Ok(pgid) if !group_still_ours(v, pgid) => {
+                crate::warn!(
+                    "-g: process {} changed its process group, killing the process alone\n",
+                    v.pid
                 );
                 None
             }
@@ -473,8 +416,9 @@ impl<S: Sys> Killer<S> {
     /// One signal to the victim, or to `group`, by the mechanism in use.
     fn send(
         &mut self,
+        sys: &mut impl Sys,
         v: &Victim,
-        pidfd: Option<&Fd>,
+        pidfd: Option<BorrowedFd<'_>>,
         group: Option<i32>,
         sig: i32,
     ) -> Result<(), Errno> {
@@ -489,34 +433,35 @@ impl<S: Sys> Killer<S> {
                 }
                 Via::Kill(v.pid)
             }
-            (None, None, _) => Via::ProcDir(v.dir.raw(), v.pid),
+            (None, None, _) => Via::ProcDir(v.dir.fd(), v.pid),
         };
-        self.sys.signal(via, sig)
+        sys.signal(via, sig)
     }
 
     /// Signal, then `process_mrelease` to reap the victim's memory without waiting for it to
     /// run (kill.c `kill_release`); the release result is only logged.
     fn kill_release(
         &mut self,
+        sys: &mut impl Sys,
         v: &Victim,
-        pidfd: Option<&Fd>,
+        pidfd: Option<BorrowedFd<'_>>,
         group: Option<i32>,
-        sig: i32,
+        sig: Signal,
+        watch: &mut dyn Watch,
     ) -> Result<(), Errno> {
-        self.send(v, pidfd, group, sig)?;
-        self.counters
-            .signal_sent(self.reason, sig, v.comm.as_bytes());
+        self.send(sys, v, pidfd, group, sig.number())?;
+        watch.sent(sig);
         if let Some(fd) = pidfd {
-            match self.sys.mrelease(fd) {
+            match sys.mrelease(fd) {
                 Ok(()) => crate::info!(
                     "kill_release: pid={}: process_mrelease pidfd={} success\n",
                     v.pid,
-                    fd.raw()
+                    rustix::fd::AsRawFd::as_raw_fd(&fd)
                 ),
                 Err(e) => crate::warn!(
                     "kill_release: pid={}: process_mrelease pidfd={} failed: {}\n",
                     v.pid,
-                    fd.raw(),
+                    rustix::fd::AsRawFd::as_raw_fd(&fd),
                     e
                 ),
             }
@@ -528,13 +473,19 @@ impl<S: Sys> Killer<S> {
     /// single process (its memory is freed; earlyoom's is_alive), but a group is alive while
     /// any member is left, zombies included, as earlyoom's kill(-pgid, 0) says; the daemon's
     /// own children among them are reaped first, so they cannot hold the group up.
-    fn gone(&mut self, v: &Victim, pidfd: Option<&Fd>, group: Option<i32>) -> bool {
+    fn gone(
+        &mut self,
+        sys: &mut impl Sys,
+        v: &Victim,
+        pidfd: Option<BorrowedFd<'_>>,
+        group: Option<i32>,
+    ) -> bool {
         if let Some(g) = group {
-            self.children.reap();
-            return self.sys.signal(Via::Group(g), 0).is_err();
+            sys.reap();
+            return sys.signal(Via::Group(g), 0).is_err();
         }
         if let Some(fd) = pidfd {
-            return self.sys.wait_exit(fd, 0);
+            return sys.wait_exit(fd, 0);
         }
         let mut buf = [0u8; 1024];
         match v.dir.reader().stat(&mut buf) {
@@ -543,28 +494,18 @@ impl<S: Sys> Killer<S> {
         }
     }
 
-    /// May the group still be signalled? Only while the pinned victim is a member: then the
-    /// group id is held by a process we know, and cannot have been recycled for another
-    /// group since the first signal.
-    fn group_still_ours(&mut self, v: &Victim, pgid: i32) -> bool {
-        let mut buf = [0u8; 1024];
-        v.dir
-            .reader()
-            .stat(&mut buf)
-            .is_ok_and(|st| st.starttime == v.starttime && st.pgrp == pgid)
-    }
-
     fn kill_wait(
         &mut self,
-        mem: &mut meminfo::Reader,
+        sys: &mut impl Sys,
         v: &Victim,
         p: &Pinned,
-        mut sig: i32,
-        tick: &mut dyn FnMut(&Counters, &MemInfo),
+        mut sig: Signal,
+        reason: Reason,
+        watch: &mut dyn Watch,
     ) -> Result<Outcome, Fatal> {
         // -P ran meanwhile (up to 200 ms): the victim may have left its group since.
         let group = p.group.filter(|&g| {
-            let ours = self.group_still_ours(v, g);
+            let ours = group_still_ours(v, g);
             if !ours {
                 crate::warn!(
                     "-g: process {} changed its process group, killing the process alone\n",
@@ -573,35 +514,37 @@ impl<S: Sys> Killer<S> {
             }
             ours
         });
-        let pidfd = p.pidfd.as_ref();
+        let pidfd = p.pidfd.as_ref().map(|f| f.as_fd());
         if let Some(g) = group {
             crate::warn!("killing whole process group {} (-g flag is active)\n", g);
         }
         let shown_pid = group.map_or(v.pid, |g| -g);
-        let t0 = sys::monotonic_secs();
-        if let Err(e) = self.kill_release(v, pidfd, group, sig) {
+        let t0 = sys.now();
+        if let Err(e) = self.kill_release(sys, v, pidfd, group, sig, watch) {
             return Ok(Outcome::Failed(e));
         }
         // In 100 ms steps: up to 10 s after a SIGTERM, then KILL_GRACE_MS after the SIGKILL;
         // a first SIGKILL gets only KILL_GRACE_MS: it is the most urgent case, and one that
         // SIGKILL does not end at once will not end in 10 s either.
         let grace = KILL_GRACE_MS / WAIT_STEP_MS as u32;
-        let mut deadline = if sig == libc::SIGKILL {
+        let mut deadline = if sig == Signal::Kill {
             grace
         } else {
             WAIT_STEPS
         };
+        let mut escalated = false;
         for i in 0.. {
-            let secs = sys::monotonic_secs() - t0;
-            let m = mem.read()?;
-            if sig != libc::SIGKILL {
+            let secs = sys.now() - t0;
+            let (m, action) = watch.step()?;
+            if sig != Signal::Kill {
                 crate::debug!("{}", Report(&m));
                 // earlyoom's escalation: memory fell to the SIGKILL limits while we waited.
                 // Ours adds one: SIGTERM ignored for the whole wait (earlyoom #354, #373).
-                if decide(&m, &self.limits) == Action::Kill || i >= WAIT_STEPS {
-                    sig = libc::SIGKILL;
-                    let group = match group {
-                        Some(g) if !self.group_still_ours(v, g) => {
+                if action == Action::Kill || i >= WAIT_STEPS {
+                    sig = Signal::Kill;
+                    escalated = true;
+                    let to = match group {
+                        Some(g) if !group_still_ours(v, g) => {
                             crate::warn!(
                                 "process group {}: process {} has exited or left it, not signalling the group again (its id may have been reused)\n",
                                 g,
@@ -611,7 +554,7 @@ impl<S: Sys> Killer<S> {
                         }
                         g => g,
                     };
-                    match self.kill_release(v, pidfd, group, sig) {
+                    match self.kill_release(sys, v, pidfd, to, sig, watch) {
                         // Exited meanwhile: the wait below sees it.
                         Err(e) if e.0 == libc::ESRCH => {}
                         Err(e) => return Ok(Outcome::Failed(e)),
@@ -620,7 +563,7 @@ impl<S: Sys> Killer<S> {
                             crate::log::record(
                                 crate::log::Level::Warn,
                                 Kind::Escalate,
-                                &self.fields(v, sig, &mut cg),
+                                &fields(v, sig, reason, &mut cg),
                                 format_args!("escalating to SIGKILL after {:.3} seconds\n", secs),
                             );
                         }
@@ -630,43 +573,42 @@ impl<S: Sys> Killer<S> {
             } else if crate::log::debug_enabled() {
                 crate::info!("{}", Report(&m));
             }
-            tick(&self.counters, &m);
-            if self.gone(v, pidfd, group) {
+            if self.gone(sys, v, pidfd, group) {
                 let mut cg = Text::new();
                 crate::log::record(
                     crate::log::Level::Warn,
                     Kind::Exited,
-                    &self.fields(v, sig, &mut cg),
+                    &fields(v, sig, reason, &mut cg),
                     format_args!("process {} exited after {:.3} seconds\n", shown_pid, secs),
                 );
-                return Ok(Outcome::Exited { secs });
+                return Ok(Outcome::Exited { secs, escalated });
             }
             if i >= deadline {
                 break;
             }
             match pidfd {
                 Some(fd) if group.is_none() => {
-                    self.sys.wait_exit(fd, WAIT_STEP_MS);
+                    sys.wait_exit(fd, WAIT_STEP_MS);
                 }
-                _ => self.sys.sleep_ms(WAIT_STEP_MS as u64),
+                _ => sys.sleep_ms(WAIT_STEP_MS as u64),
             }
         }
         let mut cg = Text::new();
         crate::log::record(
             crate::log::Level::Warn,
             Kind::Failed,
-            &self.fields(v, sig, &mut cg),
+            &fields(v, sig, reason, &mut cg),
             format_args!("process {} did not exit\n", shown_pid),
         );
         Ok(Outcome::DidNotExit {
-            sigkilled: sig == libc::SIGKILL,
+            sigkilled: sig == Signal::Kill,
         })
     }
 
     /// `-n` and `-N` after a kill attempt; in dry-run at most once per whole second.
-    fn notify_killed(&mut self, v: &Victim) {
+    fn notify_killed(&mut self, sys: &mut impl Sys, v: &Victim) {
         if self.cfg.dryrun {
-            let sec = sys::monotonic_secs() as i64;
+            let sec = sys.now() as i64;
             if sec == self.last_notify_sec {
                 crate::debug!(
                     "notify_process_killed: rate limit hit, skipping notifications this time\n"
@@ -678,39 +620,65 @@ impl<S: Sys> Killer<S> {
         if self.cfg.notify {
             let mut body = format!("Low memory! Killing process {} ", v.pid).into_bytes();
             body.extend_from_slice(v.comm.as_bytes());
-            hooks::dbus_notify(&mut self.children, &body);
+            hooks::dbus_notify(sys, &body);
         }
-        if let Some(post) = self.cfg.post_hook.clone() {
-            hooks::run_program(&mut self.children, &post, v.into(), 0);
+        if let Some(post) = self.cfg.post_hook.as_deref() {
+            hooks::run_program(sys, post, v.into(), 0);
         }
     }
 
-    /// `--kernel-oom`: write `f` to `<proc>/sysrq-trigger` (kill.c:246-283). Returns false if
-    /// it could not be done.
-    pub fn trigger_kernel_oom(&mut self, sysrq: &[u8], dryrun: bool) -> bool {
+    /// `--kernel-oom`: write `f` to `sysrq` (kill.c:246-283); with `write` false only the
+    /// permission check of the startup self-test. Returns false if it could not be done.
+    pub fn kernel_oom(&mut self, sys: &mut impl Sys, sysrq: &[u8], write: bool) -> bool {
         let shown = String::from_utf8_lossy(sysrq);
-        if let Err(e) = sys::access_w(sysrq) {
-            crate::warn!(
-                "trigger_kernel_oom: no permission to write to {}: {}\n",
-                shown,
-                e
-            );
-            return false;
-        }
-        if dryrun {
-            return true;
-        }
-        if let Err((what, e)) = sys::write_file(sysrq, b"f") {
-            crate::warn!("trigger_kernel_oom: failed to {} {}: {}\n", what, shown, e);
-            return false;
+        match sys.sysrq(sysrq, write) {
+            Err(("access", e)) => {
+                crate::warn!(
+                    "trigger_kernel_oom: no permission to write to {}: {}\n",
+                    shown,
+                    e
+                );
+                return false;
+            }
+            Err((what, e)) => {
+                crate::warn!("trigger_kernel_oom: failed to {} {}: {}\n", what, shown, e);
+                return false;
+            }
+            Ok(()) if !write => return true,
+            Ok(()) => {}
         }
         crate::info!("trigger_kernel_oom: successfully triggered kernel OOM killer\n");
         if self.cfg.notify {
-            hooks::dbus_notify(
-                &mut self.children,
-                b"Low memory! Triggered kernel OOM killer",
-            );
+            hooks::dbus_notify(sys, b"Low memory! Triggered kernel OOM killer");
         }
         true
+    }
+}
+
+/// May `pgid` be signalled for this victim? Only while the pinned victim is a member: then
+/// the group id is held by a process we know, and cannot have been recycled for another
+/// group since the first signal.
+fn group_still_ours(v: &Victim, pgid: i32) -> bool {
+    let mut buf = [0u8; 1024];
+    v.dir
+        .reader()
+        .stat(&mut buf)
+        .is_ok_and(|st| st.starttime == v.starttime && st.pgrp == pgid)
+}
+
+/// The victim's fields for a journal entry (its cgroup is read only under journald).
+fn fields<'a>(v: &'a Victim, sig: Signal, reason: Reason, cgroup: &'a mut Text) -> Fields<'a> {
+    if crate::journal::active() {
+        v.dir.cgroup(cgroup);
+    }
+    Fields {
+        pid: v.pid,
+        uid: v.uid,
+        comm: v.comm.as_bytes(),
+        signal: if sig == Signal::Probe { "" } else { sig.name() },
+        rss_kib: v.rss_kib,
+        oom_score: v.oom_score,
+        reason: reason.label(),
+        cgroup: cgroup.as_bytes(),
     }
 }

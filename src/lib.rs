@@ -13,6 +13,7 @@
 //! - [`metrics`]: the node_exporter textfile (not in earlyoom);
 //! - [`log`], [`sys`]: output and syscalls without allocation.
 
+pub mod cfmt;
 pub mod cgroup;
 pub mod cli;
 pub mod decide;
@@ -24,7 +25,10 @@ pub mod log;
 pub mod meminfo;
 pub mod metrics;
 pub mod monitor;
-pub mod procfs;
+pub mod proc;
+pub mod seam;
+pub mod settings;
+pub mod startup;
 pub mod sys;
 pub mod victim;
 

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     // Scripts and earlyoom's own test suite match "earlyoom v" on stderr, first thing.
     earlyoom::plain!("earlyoom v{}\n", env!("CARGO_PKG_VERSION"));
     let args: Vec<_> = std::env::args_os().collect();
-    match earlyoom::monitor::main(&args) {
+    match earlyoom::startup::main(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if let Some(msg) = f.message() {

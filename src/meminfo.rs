@@ -4,9 +4,10 @@
 //! same with one `pread` at offset 0 into a fixed buffer, so a poll allocates nothing and
 //! opens nothing (an OOM killer must work when the fd table or memory is exhausted).
 
-use crate::log::pct;
-use crate::sys::{self, CPath, Errno, Fd};
+use crate::cfmt::pct;
+use crate::sys::{self, CPath, Errno};
 use crate::Fatal;
+use rustix::fd::{AsFd, OwnedFd};
 use std::fmt;
 
 /// One sample of /proc/meminfo, values in KiB, with earlyoom's derived figures.
@@ -36,27 +37,14 @@ pub struct EntryError {
     pub errno: i32,
 }
 
-/// The first occurrence of `needle` in `hay`, as earlyoom's `strstr` finds it. glibc's memmem
-/// does it in a few instructions per byte; comparing the needle at every offset (a memcmp
-/// call per byte of the ~1.5 KiB file, five keys) was most of a poll's user-space time.
+/// The first occurrence of `needle` in `hay`, as earlyoom's `strstr` finds it. memchr's
+/// memmem does it in a few instructions per byte; comparing the needle at every offset (a
+/// memcmp call per byte of the ~1.5 KiB file, five keys) was most of a poll's user-space time.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > hay.len() {
+    if needle.is_empty() {
         return None;
     }
-    // SAFETY: both pointers are valid for the given lengths; memmem only reads them.
-    let p = unsafe {
-        libc::memmem(
-            hay.as_ptr().cast(),
-            hay.len(),
-            needle.as_ptr().cast(),
-            needle.len(),
-        )
-    };
-    if p.is_null() {
-        None
-    } else {
-        Some(p as usize - hay.as_ptr() as usize)
-    }
+    memchr::memmem::find(hay, needle)
 }
 
 /// earlyoom's `get_entry`: `strstr` for the key, then `strtoll` base 10 from just after it.
@@ -170,7 +158,7 @@ const BUF: usize = 8192;
 
 /// /proc/meminfo kept open and re-read in place.
 pub struct Reader {
-    fd: Fd,
+    fd: OwnedFd,
     buf: Box<[u8; BUF]>,
     warned_guess: bool,
 }
@@ -182,7 +170,7 @@ impl Reader {
         if !(path.push(proc_root) && path.push(b"/meminfo")) {
             return Err(Fatal::MeminfoOpen(Errno(libc::ENAMETOOLONG)));
         }
-        let fd = sys::openat(libc::AT_FDCWD, &path, 0).map_err(Fatal::MeminfoOpen)?;
+        let fd = sys::openat(sys::cwd(), &path, false).map_err(Fatal::MeminfoOpen)?;
         Ok(Reader {
             fd,
             buf: Box::new([0; BUF]),
@@ -193,7 +181,7 @@ impl Reader {
     /// Re-reads and parses (exit 103 on read errors, 104 with earlyoom's buffer dump on
     /// missing entries). Allocation-free.
     pub fn read(&mut self) -> Result<MemInfo, Fatal> {
-        let n = sys::pread_all(self.fd.raw(), &mut self.buf[..BUF - 1])
+        let n = sys::pread_all(self.fd.as_fd(), &mut self.buf[..BUF - 1])
             .map_err(|e| Fatal::MeminfoRead(Some(e)))?;
         if n == 0 {
             return Err(Fatal::MeminfoRead(None));

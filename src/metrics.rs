@@ -38,7 +38,7 @@ pub struct Counters {
     /// [reason][0 = SIGTERM, 1 = SIGKILL]
     pub kills: [[u64; 2]; 2],
     pub last_kill_unix: f64,
-    pub last_victim: crate::procfs::Text,
+    pub last_victim: crate::proc::Text,
     pub last_scan_seconds: f64,
     pub livelocked_cgroups: u64,
     pub livelock_trips: u64,
@@ -59,9 +59,7 @@ impl Counters {
 }
 
 fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    sys::unix_secs()
 }
 
 /// Writes a Prometheus label value: escapes `\`, `"` and newline; invalid UTF-8 → U+FFFD.
@@ -238,25 +236,82 @@ impl MetricsFile {
         dryrun: bool,
     ) -> Result<(), Errno> {
         self.render(c, m, l, dryrun);
-        // SAFETY: NUL-terminated path; mode 0644 so node_exporter (another user) can read it.
-        let fd = unsafe {
-            libc::open(
-                self.tmp.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                0o644,
-            )
-        };
-        if fd < 0 {
-            return Err(Errno::last());
-        }
-        let fd = sys::Fd(fd);
-        sys::write_all(fd.raw(), &self.buf)?;
-        drop(fd);
-        // SAFETY: NUL-terminated paths.
-        if unsafe { libc::rename(self.tmp.as_ptr(), self.path.as_ptr()) } != 0 {
-            return Err(Errno::last());
-        }
+        sys::replace_file(&self.path, &self.tmp, &self.buf)?;
         Ok(())
+    }
+}
+
+/// The metrics file is rewritten at least this often (and after every kill), so that
+/// "the daemon is not reporting" can be alerted on even with `-r 3600`.
+const METRICS_INTERVAL_MS: i64 = 10_000;
+
+/// The metrics file and when it is next due.
+pub struct Metrics {
+    file: MetricsFile,
+    /// Milliseconds until the next write (the loop counts its sleeps down).
+    countdown_ms: i64,
+    /// CLOCK_MONOTONIC of the last write (a kill in progress counts real time).
+    last_write: f64,
+    failing: bool,
+    interval_ms: i64,
+}
+
+impl Metrics {
+    pub fn new(file: MetricsFile, report_interval_ms: i32) -> Metrics {
+        // At the report interval, but at least every 10 s and at most every second.
+        let r = i64::from(report_interval_ms);
+        Metrics {
+            file,
+            countdown_ms: 0,
+            last_write: f64::NEG_INFINITY,
+            failing: false,
+            interval_ms: if r > 0 {
+                r.clamp(1000, METRICS_INTERVAL_MS)
+            } else {
+                METRICS_INTERVAL_MS
+            },
+        }
+    }
+
+    /// Whether the loop should rewrite the file now.
+    pub fn due(&self) -> bool {
+        self.countdown_ms <= 0
+    }
+
+    /// The loop slept `ms`.
+    pub fn slept(&mut self, ms: u32) {
+        self.countdown_ms -= i64::from(ms);
+    }
+
+    /// Something happened (a kill): rewrite at the end of this poll.
+    pub fn soon(&mut self) {
+        self.countdown_ms = 0;
+    }
+
+    /// Rewrites the file; a failure is logged once, and again after recovery.
+    pub fn write(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
+        match self.file.write(c, m, l, dryrun) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                crate::warn!("metrics: writing the metrics file works again\n");
+            }
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                crate::warn!("metrics: could not write the metrics file: {}\n", e);
+            }
+            Err(_) => {}
+        }
+        self.countdown_ms = self.interval_ms;
+        self.last_write = sys::monotonic_secs();
+    }
+
+    /// While a kill is waited out: rewrite when an interval has passed, so that "the daemon
+    /// is not reporting" never fires because one victim is slow to exit.
+    pub fn tick(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
+        if (sys::monotonic_secs() - self.last_write) * 1000.0 >= self.interval_ms as f64 {
+            self.write(c, m, l, dryrun);
+        }
     }
 }
 

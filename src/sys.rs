@@ -1,6 +1,12 @@
-//! Thin, allocation-free wrappers over the libc calls the daemon needs (errno text, raw fds, syscalls).
+//! The seam to the kernel: every system call the daemon makes, and every `unsafe` of the
+//! library, lives here. Calls go through `rustix` (direct system calls, typed errors, no
+//! allocation for short paths, std's `OwnedFd`); `libc` remains only for what rustix does
+//! not have or what must be glibc's: strerror text (users grep it), strtod, fork/execve,
+//! waitid(WNOWAIT) with the pid, localtime, process_mrelease, and poll over a reused array.
 
-use std::ffi::CStr;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use std::ffi::{CStr, CString};
 use std::fmt;
 
 /// An errno value that prints as glibc's `strerror` text ("No such file or directory"),
@@ -9,16 +15,10 @@ use std::fmt;
 pub struct Errno(pub i32);
 
 impl Errno {
-    /// The calling thread's current errno.
-    pub fn last() -> Errno {
+    /// The calling thread's errno, after a call made through libc.
+    fn last() -> Errno {
         // SAFETY: __errno_location always returns a valid thread-local pointer.
         Errno(unsafe { *libc::__errno_location() })
-    }
-
-    /// Sets the calling thread's errno (needed before strtod/strtof, which only set it on error).
-    pub fn clear() {
-        // SAFETY: as above.
-        unsafe { *libc::__errno_location() = 0 };
     }
 }
 
@@ -43,32 +43,23 @@ impl From<std::io::Error> for Errno {
     }
 }
 
-/// Retries a syscall wrapper while it fails with EINTR.
-pub fn retry<T: PartialEq + From<i8> + Copy>(mut f: impl FnMut() -> T) -> T {
+impl From<rustix::io::Errno> for Errno {
+    fn from(e: rustix::io::Errno) -> Errno {
+        Errno(e.raw_os_error())
+    }
+}
+
+/// Runs a rustix call again while it fails with EINTR.
+fn again<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> Result<T, Errno> {
     loop {
-        let r = f();
-        if r != T::from(-1) || Errno::last().0 != libc::EINTR {
-            return r;
+        match f() {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map_err(Errno::from),
         }
     }
 }
 
-/// Writes the whole buffer to fd, retrying short writes and EINTR; errors are returned, not
-/// raised (std ignores SIGPIPE, so a closed stdout shows up here as EPIPE instead of killing us).
-pub fn write_all(fd: i32, mut buf: &[u8]) -> Result<(), Errno> {
-    while !buf.is_empty() {
-        // SAFETY: buf is a valid slice for its length.
-        let n = retry(|| unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) });
-        if n < 0 {
-            return Err(Errno::last());
-        }
-        if n == 0 {
-            return Err(Errno(libc::EIO));
-        }
-        buf = &buf[n as usize..];
-    }
-    Ok(())
-}
+// ------------------------------------------------------------------------ paths ----
 
 /// A small NUL-terminated path built on the stack, for openat() without allocation.
 pub struct CPath {
@@ -85,11 +76,13 @@ impl CPath {
     }
     pub fn clear(&mut self) -> &mut Self {
         self.len = 0;
+        self.buf[0] = 0;
         self
     }
-    /// Appends bytes; returns false if they do not fit (the caller treats that as ENAMETOOLONG).
+    /// Appends bytes; returns false if they do not fit (the caller treats that as
+    /// ENAMETOOLONG). A NUL inside `b` would end the C string early: refused too.
     pub fn push(&mut self, b: &[u8]) -> bool {
-        if self.len + b.len() >= self.buf.len() {
+        if self.len + b.len() >= self.buf.len() || b.contains(&0) {
             return false;
         }
         self.buf[self.len..self.len + b.len()].copy_from_slice(b);
@@ -99,13 +92,23 @@ impl CPath {
     }
     pub fn push_u32(&mut self, v: u32) -> bool {
         let mut tmp = [0u8; 20];
-        self.push(decimal(u64::from(v), &mut tmp))
-    }
-    pub fn as_ptr(&self) -> *const libc::c_char {
-        self.buf.as_ptr().cast()
+        self.push(crate::cfmt::decimal(u64::from(v), &mut tmp))
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+    pub fn as_cstr(&self) -> &CStr {
+        // The buffer holds `len` bytes without a NUL (push refuses them), then a NUL.
+        CStr::from_bytes_with_nul(&self.buf[..=self.len]).unwrap_or(c"")
+    }
+    /// The path of `bytes`, or ENAMETOOLONG.
+    pub fn of(bytes: &[u8]) -> Result<CPath, Errno> {
+        let mut p = CPath::new();
+        if p.push(bytes) {
+            Ok(p)
+        } else {
+            Err(Errno(libc::ENAMETOOLONG))
+        }
     }
 }
 
@@ -115,63 +118,76 @@ impl Default for CPath {
     }
 }
 
-/// An owned raw fd closed on drop (std's OwnedFd would do, but we also need -1 handling and
-/// the close errno that earlyoom logs for pidfds).
-#[derive(Debug)]
-pub struct Fd(pub i32);
-
-impl Fd {
-    pub fn raw(&self) -> i32 {
-        self.0
-    }
+/// A byte buffer on the stack that is never zeroed: only the bytes pushed so far are ever
+/// read. Every log message, the once-a-second `-r` report line included, builds one, and
+/// zeroing 4 KiB first was a third of a wake-up's user-space instructions.
+pub struct UninitBuf<const N: usize> {
+    buf: [std::mem::MaybeUninit<u8>; N],
+    len: usize,
 }
 
-impl Drop for Fd {
-    fn drop(&mut self) {
-        if self.0 >= 0 {
-            // SAFETY: we own this descriptor.
-            unsafe { libc::close(self.0) };
+impl<const N: usize> UninitBuf<N> {
+    pub fn new() -> Self {
+        UninitBuf {
+            buf: [std::mem::MaybeUninit::uninit(); N],
+            len: 0,
         }
     }
-}
 
-/// openat(dirfd, path, O_RDONLY|O_CLOEXEC [| extra]).
-pub fn openat(dirfd: i32, path: &CPath, extra: i32) -> Result<Fd, Errno> {
-    // SAFETY: path is NUL-terminated.
-    let fd = retry(|| unsafe {
-        libc::openat(
-            dirfd,
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | extra,
-        )
-    });
-    if fd < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(Fd(fd))
+    /// Appends what fits, keeping `spare` bytes free at the end; silently truncates.
+    pub fn push(&mut self, b: &[u8], spare: usize) {
+        let n = b.len().min(N.saturating_sub(spare + self.len));
+        for (dst, &src) in self.buf[self.len..self.len + n].iter_mut().zip(b) {
+            dst.write(src);
+        }
+        self.len += n;
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: push wrote (initialised) the first `len` bytes, and `len` never exceeds the
+        // buffer; MaybeUninit<u8> has the layout of u8.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) }
     }
 }
 
-/// pread at offset 0 until EOF or the buffer is full; returns the byte count.
-pub fn pread_all(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+impl<const N: usize> Default for UninitBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// -------------------------------------------------------------------- files -----
+
+/// The current working directory, for paths that are absolute or relative to it.
+pub fn cwd() -> BorrowedFd<'static> {
+    rustix::fs::CWD
+}
+
+/// openat(dirfd, path, O_RDONLY|O_CLOEXEC [| O_DIRECTORY]).
+pub fn openat(dirfd: BorrowedFd<'_>, path: &CPath, directory: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    if directory {
+        flags |= OFlags::DIRECTORY;
+    }
+    again(|| rustix::fs::openat(dirfd, path.as_cstr(), flags, Mode::empty()))
+}
+
+/// Opens `path` read-write and non-blocking (a PSI trigger file).
+pub fn open_rdwr_nonblock(path: &CPath) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    again(|| rustix::fs::openat(cwd(), path.as_cstr(), flags, Mode::empty()))
+}
+
+/// pread at offset 0 until EOF or the buffer is full; returns the byte count. The buffer
+/// need not be zeroed: only the bytes read are ever looked at.
+pub fn pread_all(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     let mut off = 0usize;
     while off < buf.len() {
-        // SAFETY: the destination range lies inside buf.
-        let n = retry(|| unsafe {
-            libc::pread(
-                fd,
-                buf[off..].as_mut_ptr().cast(),
-                buf.len() - off,
-                off as libc::off_t,
-            )
-        });
-        if n < 0 {
-            return Err(Errno::last());
-        }
+        let n = again(|| rustix::io::pread(fd, &mut buf[off..], off as u64))?;
         if n == 0 {
             break;
         }
-        off += n as usize;
+        off += n;
         // A short read is the end: procfs/sysfs (seq_file) fill the buffer unless the file
         // ends, so confirming EOF with another pread would only cost a syscall per file.
         if off < buf.len() {
@@ -182,193 +198,53 @@ pub fn pread_all(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// Reads a whole small file below dirfd into buf (truncated to buf's size).
-pub fn read_at(dirfd: i32, path: &CPath, buf: &mut [u8]) -> Result<usize, Errno> {
-    let fd = openat(dirfd, path, 0)?;
-    pread_all(fd.raw(), buf)
+pub fn read_at(dirfd: BorrowedFd<'_>, path: &CPath, buf: &mut [u8]) -> Result<usize, Errno> {
+    let fd = openat(dirfd, path, false)?;
+    pread_all(fd.as_fd(), buf)
+}
+
+/// Writes the whole buffer to fd, retrying short writes and EINTR; errors are returned, not
+/// raised (Rust ignores SIGPIPE, so a closed stdout shows up here as EPIPE instead of
+/// killing us).
+pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        let n = again(|| rustix::io::write(fd, buf))?;
+        if n == 0 {
+            return Err(Errno(libc::EIO));
+        }
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+/// Standard output (1) or error (2).
+pub fn std_fd(fd: i32) -> BorrowedFd<'static> {
+    if fd == 2 {
+        rustix::stdio::stderr()
+    } else {
+        rustix::stdio::stdout()
+    }
 }
 
 /// Owner uid of `path` below `dirfd` (fstatat, following symlinks).
-pub fn fstatat_uid(dirfd: i32, path: &CPath) -> Result<u32, Errno> {
-    // SAFETY: zeroed stat is a valid out-parameter; path is NUL-terminated.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::fstatat(dirfd, path.as_ptr(), &mut st, 0) };
-    if rc < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(st.st_uid)
-    }
-}
-
-/// Device and inode of an open file (JOURNAL_STREAM's `DEV:INODE`).
-pub fn fstat_dev_ino(fd: i32) -> Option<(u64, u64)> {
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+pub fn fstatat_uid(dirfd: BorrowedFd<'_>, path: &CPath) -> Result<u32, Errno> {
+    Ok(again(|| rustix::fs::statat(dirfd, path.as_cstr(), AtFlags::empty()))?.st_uid)
 }
 
 /// Owner uid of an open file.
-pub fn fstat_uid(fd: i32) -> Result<u32, Errno> {
-    // SAFETY: zeroed stat is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(st.st_uid)
-    }
+pub fn fstat_uid(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
+    Ok(again(|| rustix::fs::fstat(fd))?.st_uid)
 }
 
-/// pidfd_open(2): Linux 5.3+. Raw syscall so that an old libc does not matter.
-pub fn pidfd_open(pid: i32) -> Result<Fd, Errno> {
-    // SAFETY: plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(Fd(fd as i32))
-    }
+/// Device and inode of standard output (1) or error (2): JOURNAL_STREAM's `DEV:INODE`.
+pub fn fstat_dev_ino(fd: i32) -> Option<(u64, u64)> {
+    let st = rustix::fs::fstat(std_fd(fd)).ok()?;
+    Some((st.st_dev, st.st_ino))
 }
 
-/// pidfd_send_signal(2): Linux 5.1+. Signals exactly the process the pidfd refers to, so a
-/// recycled pid can never receive it.
-pub fn pidfd_send_signal(pidfd: i32, sig: i32) -> Result<(), Errno> {
-    // SAFETY: plain syscall; a NULL siginfo means "as kill(2) would".
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd,
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
-
-/// process_mrelease(2): Linux 5.15+ (syscall 448 on every architecture).
-pub fn process_mrelease(pidfd: i32) -> Result<(), Errno> {
-    // SAFETY: plain syscall with integer arguments.
-    let rc = unsafe { libc::syscall(448, pidfd, 0) };
-    if rc < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
-
-/// The decimal digits of `v`, written at the end of `buf` (20 bytes hold any u64): the one
-/// integer formatter of the allocation-free paths (pid paths, the report line's numbers).
-pub fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
-
-/// poll(2) on `fds` for up to `ms` milliseconds (negative: no limit), as the kernel's own
-/// poll but bounded by `ms` even under a storm of signals: after EINTR it polls again with
-/// only what is left (retrying with the whole `ms` would let a signal every few ms stretch a
-/// 200 ms `-P` wait forever). Returns poll's result, never an EINTR failure.
-pub fn poll_for(fds: &mut [libc::pollfd], ms: i32) -> i32 {
-    let deadline = monotonic_secs() + f64::from(ms.max(0)) / 1000.0;
-    let mut left = ms;
-    loop {
-        // SAFETY: fds is a valid array of its length.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, left) };
-        if rc >= 0 || Errno::last().0 != libc::EINTR {
-            return rc;
-        }
-        if ms >= 0 {
-            left = ms_until(deadline);
-        }
-    }
-}
-
-/// Whole milliseconds from now until `deadline` (monotonic seconds), rounded up so that a
-/// wait never ends early, and 0 once it has passed.
-pub fn ms_until(deadline: f64) -> i32 {
-    ((deadline - monotonic_secs()) * 1000.0)
-        .ceil()
-        .clamp(0.0, f64::from(i32::MAX)) as i32
-}
-
-/// Waits up to `ms` for the pidfd to become readable, which the kernel signals when the whole
-/// thread group has exited (pidfd_open(2), "poll"). Returns true when the process is gone.
-pub fn pidfd_wait_exit(pidfd: i32, ms: i32) -> bool {
-    let mut p = [libc::pollfd {
-        fd: pidfd,
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    poll_for(&mut p, ms) > 0 && p[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
-}
-
-/// Sleeps `ms` milliseconds on CLOCK_MONOTONIC, resuming after EINTR (earlyoom's sleep is
-/// EINTR-safe since v1.7).
-pub fn sleep_ms(ms: u64) {
-    let mut ts = libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
-        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-    };
-    loop {
-        let mut rem = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid timespec pointers.
-        let rc = unsafe { libc::nanosleep(&ts, &mut rem) };
-        if rc == 0 || Errno::last().0 != libc::EINTR {
-            return;
-        }
-        ts = rem;
-    }
-}
-
-/// CLOCK_MONOTONIC in seconds as f64.
-pub fn monotonic_secs() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid timespec pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
-/// kill(2).
-pub fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
-    // SAFETY: plain syscall with integer arguments.
-    if unsafe { libc::kill(pid, sig) } < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
-
-/// getpgid(2) of another process, in our PID namespace.
-pub fn getpgid(pid: i32) -> Result<i32, Errno> {
-    // SAFETY: plain syscall.
-    let g = unsafe { libc::getpgid(pid) };
-    if g < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(g)
-    }
-}
-
-/// Our own process group.
-pub fn getpgrp() -> i32 {
-    // SAFETY: always succeeds.
-    unsafe { libc::getpgrp() }
+/// Whether standard output (1) or error (2) is a terminal.
+pub fn isatty(fd: i32) -> bool {
+    rustix::termios::isatty(std_fd(fd))
 }
 
 /// Whether `<root>/self` names our pid, i.e. the proc root shows our PID namespace and its
@@ -380,91 +256,246 @@ pub fn proc_root_is_ours(root: &[u8], me: i32) -> bool {
     if !(path.push(root) && path.push(b"/self")) {
         return true;
     }
-    let mut buf = [0u8; 32];
-    // SAFETY: NUL-terminated path, buf writable for its length.
-    let n = unsafe { libc::readlink(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
-        return root != b"/proc";
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 32];
+    match rustix::fs::readlinkat_raw(cwd(), path.as_cstr(), &mut buf) {
+        Ok((link, _)) => {
+            std::str::from_utf8(link)
+                .ok()
+                .and_then(|s| s.parse::<i32>().ok())
+                == Some(me)
+        }
+        Err(_) => root != b"/proc",
     }
-    std::str::from_utf8(&buf[..n as usize])
-        .ok()
-        .and_then(|s| s.parse::<i32>().ok())
-        == Some(me)
 }
 
 /// access(path, W_OK).
 pub fn access_w(path: &[u8]) -> Result<(), Errno> {
-    let mut c = CPath::new();
-    if !c.push(path) {
-        return Err(Errno(libc::ENAMETOOLONG));
-    }
-    // SAFETY: NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    let p = CPath::of(path)?;
+    again(|| {
+        rustix::fs::accessat(
+            cwd(),
+            p.as_cstr(),
+            rustix::fs::Access::WRITE_OK,
+            AtFlags::empty(),
+        )
+    })
 }
 
 /// access(path, X_OK).
 pub fn access_x(path: &[u8]) -> Result<(), Errno> {
-    let mut c = CPath::new();
-    if !c.push(path) {
-        return Err(Errno(libc::ENAMETOOLONG));
-    }
-    // SAFETY: NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    let p = CPath::of(path)?;
+    again(|| {
+        rustix::fs::accessat(
+            cwd(),
+            p.as_cstr(),
+            rustix::fs::Access::EXEC_OK,
+            AtFlags::empty(),
+        )
+    })
 }
 
 /// Opens `path` write-only and writes `data` (sysrq-trigger); the error says which step
 /// failed ("open", "write to"), as earlyoom's messages do.
 pub fn write_file(path: &[u8], data: &[u8]) -> Result<(), (&'static str, Errno)> {
-    let mut c = CPath::new();
-    if !c.push(path) {
-        return Err(("open", Errno(libc::ENAMETOOLONG)));
+    let p = CPath::of(path).map_err(|e| ("open", e))?;
+    let fd = again(|| {
+        rustix::fs::openat(
+            cwd(),
+            p.as_cstr(),
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    })
+    .map_err(|e| ("open", e))?;
+    write_all(fd.as_fd(), data).map_err(|e| ("write to", e))
+}
+
+/// Replaces `path` with `data` atomically: written to `tmp` (mode 0644, so a collector
+/// running as another user can read it), then renamed over `path`.
+pub fn replace_file(path: &CStr, tmp: &CStr, data: &[u8]) -> Result<(), Errno> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o644);
+    let fd = again(|| rustix::fs::openat(cwd(), tmp, flags, mode))?;
+    write_all(fd.as_fd(), data)?;
+    drop(fd);
+    again(|| rustix::fs::renameat(cwd(), tmp, cwd(), path))
+}
+
+/// chdir(2).
+pub fn chdir(path: &CStr) -> Result<(), Errno> {
+    again(|| rustix::process::chdir(path))
+}
+
+/// The page size in KiB (stat's RSS is in pages).
+pub fn page_kib() -> i64 {
+    (rustix::param::page_size() / 1024) as i64
+}
+
+// ---------------------------------------------------------------- processes ----
+
+/// Our own pid.
+pub fn getpid() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+/// Our own process group.
+pub fn getpgrp() -> i32 {
+    rustix::process::getpgrp().as_raw_nonzero().get()
+}
+
+fn pid(p: i32) -> Result<rustix::process::Pid, Errno> {
+    rustix::process::Pid::from_raw(p).ok_or(Errno(libc::ESRCH))
+}
+
+fn signal(sig: i32) -> Result<Option<rustix::process::Signal>, Errno> {
+    if sig == 0 {
+        return Ok(None);
     }
-    // SAFETY: NUL-terminated path.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(("open", Errno::last()));
+    rustix::process::Signal::from_raw(sig)
+        .map(Some)
+        .ok_or(Errno(libc::EINVAL))
+}
+
+/// getpgid(2) of another process, in our PID namespace.
+pub fn getpgid(p: i32) -> Result<i32, Errno> {
+    let g = again(|| rustix::process::getpgid(Some(pid(p).map_err(|_| rustix::io::Errno::SRCH)?)))?;
+    Ok(g.as_raw_nonzero().get())
+}
+
+/// kill(2) of one process (`pid` > 0) or of process group `-pid`; signal 0 probes.
+pub fn kill(target: i32, sig: i32) -> Result<(), Errno> {
+    let s = signal(sig)?;
+    let p = pid(target.abs())?;
+    again(|| match (target > 0, s) {
+        (true, Some(s)) => rustix::process::kill_process(p, s),
+        (true, None) => rustix::process::test_kill_process(p),
+        (false, Some(s)) => rustix::process::kill_process_group(p, s),
+        (false, None) => rustix::process::test_kill_process_group(p),
+    })
+}
+
+/// pidfd_open(2): Linux 5.3+.
+pub fn pidfd_open(p: i32) -> Result<OwnedFd, Errno> {
+    let p = pid(p)?;
+    again(|| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()))
+}
+
+/// pidfd_send_signal(2) (Linux 5.1+) on a pidfd or a /proc/PID directory fd, which the
+/// kernel takes as a pidfd: the signal reaches exactly that process, never a recycled pid.
+/// Signal 0 probes.
+pub fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+    match signal(sig)? {
+        Some(s) => again(|| rustix::process::pidfd_send_signal(fd, s)),
+        // rustix has no probe form: the raw call with signal 0, as kill(pid, 0).
+        None => {
+            // SAFETY: plain syscall with integer arguments; a NULL siginfo is "as kill(2)".
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    0,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            if rc < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(())
+            }
+        }
     }
-    let fd = Fd(fd);
-    write_all(fd.raw(), data).map_err(|e| ("write to", e))
+}
+
+/// process_mrelease(2): Linux 5.15+ (syscall 448 on every architecture; rustix has none).
+pub fn process_mrelease(pidfd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let rc = unsafe { libc::syscall(448, pidfd.as_raw_fd(), 0) };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits up to `ms` for the pidfd to become readable, which the kernel signals when the whole
+/// thread group has exited (pidfd_open(2), "poll"). Returns true when the process is gone.
+pub fn pidfd_wait_exit(pidfd: BorrowedFd<'_>, ms: i32) -> bool {
+    let mut p = [Poll::new(pidfd.as_raw_fd(), libc::POLLIN)];
+    poll_for(&mut p, ms) > 0 && p[0].revents() & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// `-p`: nice -20 for ourselves.
+pub fn set_nice(nice: i32) -> Result<(), Errno> {
+    again(|| rustix::process::setpriority_process(None, nice))
+}
+
+/// Clears the ambient capability set, so that children (hooks, dbus-send) do not inherit
+/// CAP_KILL/CAP_IPC_LOCK from systemd (earlyoom #228). Failure (old kernels) is ignored.
+pub fn clear_ambient_caps() {
+    let _ = rustix::thread::clear_ambient_capability_set();
+}
+
+/// mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT), then without MCL_ONFAULT (kernels before
+/// 4.4), as earlyoom does (main.c:447-454); the last error if both fail.
+pub fn lock_memory() -> Result<(), Errno> {
+    use rustix::mm::MlockAllFlags as F;
+    rustix::mm::mlockall(F::CURRENT | F::FUTURE | F::ONFAULT)
+        .or_else(|_| rustix::mm::mlockall(F::CURRENT | F::FUTURE))
+        .map_err(Errno::from)
+}
+
+/// The soft RLIMIT_NOFILE before [`raise_nofile`] (0: never raised). Hooks get it back:
+/// programs that use select(2) break with descriptors above 1024, so a raised soft limit is
+/// not passed on (the advice of systemd.exec(5), LimitNOFILE=).
+static ORIG_NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (a service gets 1024 by default, with a
+/// far higher hard limit): watching many cgroups must never starve the kill path of fds.
+pub fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if let (Some(cur), max) = (lim.current, lim.maximum) {
+        if max.is_none_or(|m| cur < m) {
+            let raised = Rlimit {
+                current: max,
+                maximum: max,
+            };
+            if setrlimit(Resource::Nofile, raised).is_ok() {
+                ORIG_NOFILE.store(cur, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The soft RLIMIT_NOFILE (u64::MAX: unlimited).
+pub fn nofile_soft() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
 }
 
 /// fork + execve(`path`, `argv`, `env`) without waiting for the exec (see hooks.rs for why
 /// not posix_spawn). Returns the child's pid and the read end of a close-on-exec pipe on
 /// which the child writes its errno if the exec fails (EOF once it succeeded).
-pub fn spawn(
-    path: &std::ffi::CStr,
-    argv: &[std::ffi::CString],
-    env: &[std::ffi::CString],
-) -> Result<(i32, Fd), Errno> {
+pub fn spawn(path: &CStr, argv: &[CString], env: &[CString]) -> Result<(i32, OwnedFd), Errno> {
     let mut args: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     args.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
-    let mut p = [0; 2];
-    // SAFETY: p is a valid 2-int array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Errno::last());
-    }
-    let (r, w) = (Fd(p[0]), Fd(p[1]));
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(Errno::from)?;
+    let w = w.as_raw_fd();
     let nofile = ORIG_NOFILE.load(std::sync::atomic::Ordering::Relaxed);
-    let mut lim = libc::rlimit {
+    let lim = libc::rlimit {
         rlim_cur: nofile,
-        rlim_max: 0,
+        rlim_max: rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .maximum
+            .unwrap_or(libc::RLIM_INFINITY),
     };
-    // SAFETY: valid rlimit pointer.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    lim.rlim_cur = if nofile > 0 { nofile } else { lim.rlim_cur };
     // SAFETY: fork has no preconditions. The child below makes only async-signal-safe calls
-    // (sigprocmask, signal, execve, write, _exit) on data prepared before the fork, as
-    // fork(2) requires in a process that may have other threads (the test harness has).
+    // (sigprocmask, signal, setrlimit, execve, write, _exit) on data prepared before the
+    // fork, as fork(2) requires in a process that may have other threads (the test
+    // harness has).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Errno::last());
@@ -478,70 +509,81 @@ pub fn spawn(
             // Rust ignores SIGPIPE; an ignored signal stays ignored across exec, and a
             // hook should get the default, as earlyoom's children do.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            if nofile > 0 {
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
             libc::execve(path.as_ptr(), args.as_ptr(), envp.as_ptr());
             let e = (*libc::__errno_location()).to_ne_bytes();
-            libc::write(w.0, e.as_ptr().cast(), e.len());
+            libc::write(w, e.as_ptr().cast(), e.len());
             libc::_exit(1);
         }
     }
-    drop(w);
     Ok((pid, r))
 }
 
 /// The errno a spawned child wrote before exiting (its exec failed), or None (it ran).
-pub fn read_errno(fd: i32) -> Option<Errno> {
+pub fn read_errno(fd: BorrowedFd<'_>) -> Option<Errno> {
     let mut b = [0u8; 4];
-    // SAFETY: b is writable for its length.
-    let n = retry(|| unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) });
+    let n = again(|| rustix::io::read(fd, &mut b)).ok()?;
     (n == 4).then(|| Errno(i32::from_ne_bytes(b)))
 }
 
-/// A child of ours that has ended, without reaping it (waitid WNOWAIT), or None.
+/// A child of ours that has ended, without reaping it (waitid WNOWAIT), or None. rustix's
+/// waitid does not say which child it was, hence libc.
 pub fn exited_child() -> Option<i32> {
     // SAFETY: zeroed siginfo is a valid out-parameter.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let rc = retry(|| unsafe {
-        libc::waitid(
-            libc::P_ALL,
-            0,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    });
+    let rc = loop {
+        // SAFETY: valid out-pointer; P_ALL with id 0.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 || Errno::last().0 != libc::EINTR {
+            break rc;
+        }
+    };
     // SAFETY: waitid filled info (si_pid 0: no child has ended).
     let pid = unsafe { info.si_pid() };
     (rc == 0 && pid > 0).then_some(pid)
 }
 
-/// Reaps child `pid` if it has ended; its wait status.
-pub fn reap(pid: i32) -> Option<i32> {
-    let mut status = 0;
-    // SAFETY: plain waitpid on our own child.
-    let rc = retry(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) });
-    (rc == pid).then_some(status)
+/// Whether child `p` has ended, without reaping it.
+fn child_ended(p: i32) -> bool {
+    let Ok(p) = pid(p) else {
+        return true;
+    };
+    let opts = rustix::process::WaitidOptions::EXITED
+        | rustix::process::WaitidOptions::NOHANG
+        | rustix::process::WaitidOptions::NOWAIT;
+    matches!(
+        again(|| rustix::process::waitid(rustix::process::WaitId::Pid(p), opts)),
+        Ok(Some(_)) | Err(_)
+    )
 }
 
-/// Waits up to `ms` for child `pid` to end, without reaping it.
-pub fn wait_child(pid: i32, ms: i32) -> bool {
-    if let Ok(fd) = pidfd_open(pid) {
-        return pidfd_wait_exit(fd.raw(), ms);
+/// Reaps child `p` if it has ended; its wait status (as waitpid(2) gives it).
+pub fn reap(p: i32) -> Option<i32> {
+    let p = pid(p).ok()?;
+    match again(|| rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG)) {
+        Ok(Some(status)) => Some(status.as_raw() as i32),
+        _ => None,
+    }
+}
+
+/// Waits up to `ms` for child `p` to end, without reaping it.
+pub fn wait_child(p: i32, ms: i32) -> bool {
+    if let Ok(fd) = pidfd_open(p) {
+        return pidfd_wait_exit(fd.as_fd(), ms);
     }
     // Without pidfd_open: look every 10 ms.
     let deadline = monotonic_secs() + f64::from(ms) / 1000.0;
     loop {
-        // SAFETY: zeroed siginfo is a valid out-parameter.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: as above.
-        if rc == 0 && unsafe { info.si_pid() } == pid {
+        if child_ended(p) {
             return true;
         }
         if monotonic_secs() >= deadline {
@@ -551,66 +593,67 @@ pub fn wait_child(pid: i32, ms: i32) -> bool {
     }
 }
 
-/// A non-blocking AF_UNIX datagram socket connected to `path` (the syslog socket).
-pub fn unix_dgram_connect(path: &[u8]) -> Result<i32, Errno> {
-    unix_connect(path, libc::SOCK_DGRAM)
+/// A descriptor kept in a `static` (the log and journal sockets, which the logger reaches
+/// from anywhere): owned by the slot, replaced or closed through it.
+pub struct FdSlot(std::sync::atomic::AtomicI32);
+
+impl FdSlot {
+    pub const fn empty() -> FdSlot {
+        FdSlot(std::sync::atomic::AtomicI32::new(-1))
+    }
+
+    /// Puts `fd` in the slot, closing what was there.
+    pub fn set(&self, fd: Option<OwnedFd>) {
+        use rustix::fd::IntoRawFd;
+        let new = fd.map_or(-1, IntoRawFd::into_raw_fd);
+        let old = self.0.swap(new, std::sync::atomic::Ordering::Relaxed);
+        if old >= 0 {
+            // SAFETY: the slot owned `old` (it came from an OwnedFd), and no longer holds it.
+            drop(unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(old) });
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) >= 0
+    }
+
+    /// Runs `f` on the descriptor, if there is one. The daemon is single-threaded, so the
+    /// slot cannot be emptied while `f` runs.
+    pub fn with<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> Option<T> {
+        let raw = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the slot owns `raw` until set() replaces it, which does not happen during f.
+        (raw >= 0).then(|| f(unsafe { BorrowedFd::borrow_raw(raw) }))
+    }
 }
 
+// ----------------------------------------------------------------- sockets -----
+
 /// A non-blocking AF_UNIX socket of `kind` (SOCK_DGRAM, SOCK_STREAM) connected to `path`.
-pub fn unix_connect(path: &[u8], kind: i32) -> Result<i32, Errno> {
-    // SAFETY: plain socket call.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
+pub fn unix_connect(path: &[u8], stream: bool) -> Result<OwnedFd, Errno> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let kind = if stream {
+        SocketType::STREAM
+    } else {
+        SocketType::DGRAM
     };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: zeroed sockaddr_un is valid; the path is copied in within its bounds.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    if path.len() >= addr.sun_path.len() {
-        close(fd);
-        return Err(Errno(libc::ENAMETOOLONG));
-    }
-    for (d, &b) in addr.sun_path.iter_mut().zip(path) {
-        *d = b as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
-    // SAFETY: addr is a valid sockaddr_un of at least `len` bytes.
-    let rc = retry(|| unsafe {
-        libc::connect(
-            fd,
-            (&addr as *const libc::sockaddr_un).cast(),
-            len as libc::socklen_t,
-        )
-    });
-    if rc < 0 {
-        let e = Errno::last();
-        close(fd);
-        return Err(e);
-    }
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        kind,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(Errno::from)?;
+    let addr = SocketAddrUnix::new(CPath::of(path)?.as_cstr()).map_err(Errno::from)?;
+    again(|| rustix::net::connect_unix(&fd, &addr))?;
     Ok(fd)
 }
 
 /// send(2) that never blocks (EAGAIN when the receiver's queue is full) and never raises
 /// SIGPIPE; Ok only if all of `msg` went.
-pub fn send_nonblocking(fd: i32, msg: &[u8]) -> Result<(), Errno> {
-    // SAFETY: msg is valid for its length.
-    let n = retry(|| unsafe {
-        libc::send(
-            fd,
-            msg.as_ptr().cast(),
-            msg.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    });
-    if n < 0 {
-        Err(Errno::last())
-    } else if (n as usize) < msg.len() {
+pub fn send_nonblocking(fd: BorrowedFd<'_>, msg: &[u8]) -> Result<(), Errno> {
+    use rustix::net::SendFlags;
+    let n = again(|| rustix::net::send(fd, msg, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))?;
+    if n < msg.len() {
         // Only a stream socket sends part of a message.
         Err(Errno(libc::EMSGSIZE))
     } else {
@@ -618,11 +661,35 @@ pub fn send_nonblocking(fd: i32, msg: &[u8]) -> Result<(), Errno> {
     }
 }
 
-/// close(2), ignoring -1.
-pub fn close(fd: i32) {
-    if fd >= 0 {
-        // SAFETY: the caller owns fd.
-        unsafe { libc::close(fd) };
+// -------------------------------------------------------------------- time ------
+
+/// CLOCK_MONOTONIC in seconds as f64.
+pub fn monotonic_secs() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// Whole milliseconds from now until `deadline` (monotonic seconds), rounded up so that a
+/// wait never ends early, and 0 once it has passed.
+pub fn ms_until(deadline: f64) -> i32 {
+    ((deadline - monotonic_secs()) * 1000.0)
+        .ceil()
+        .clamp(0.0, f64::from(i32::MAX)) as i32
+}
+
+/// Sleeps `ms` milliseconds on CLOCK_MONOTONIC, resuming after EINTR (earlyoom's sleep is
+/// EINTR-safe since v1.7).
+pub fn sleep_ms(ms: u64) {
+    use rustix::thread::NanosleepRelativeResult as R;
+    let mut ts = rustix::time::Timespec {
+        tv_sec: (ms / 1000) as _,
+        tv_nsec: ((ms % 1000) * 1_000_000) as _,
+    };
+    loop {
+        match rustix::thread::nanosleep(&ts) {
+            R::Interrupted(rem) => ts = rem,
+            _ => return,
+        }
     }
 }
 
@@ -640,8 +707,8 @@ pub fn syslog_time(out: &mut [u8; 16]) -> &[u8] {
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
         b"Dec",
     ];
-    // SAFETY: time with a null pointer; localtime_r with valid pointers.
-    let t = unsafe { libc::time(std::ptr::null_mut()) };
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec as libc::time_t;
+    // SAFETY: zeroed tm is a valid out-parameter; localtime_r with valid pointers.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
         return b"";
@@ -662,52 +729,90 @@ pub fn syslog_time(out: &mut [u8; 16]) -> &[u8] {
     &out[..]
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit (a service gets 1024 by default, with a
-/// far higher hard limit): watching many cgroups must never starve the kill path of fds.
-/// Returns the soft limit now in force.
-pub fn raise_nofile() -> u64 {
-    use std::sync::atomic::Ordering;
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid rlimit pointers.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
+/// Unix time in seconds (the metrics file's timestamps).
+pub fn unix_secs() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+// -------------------------------------------------------------------- poll ------
+
+/// One entry of a poll set. The guard keeps its set between sleeps and refills it in
+/// place, which rustix's `PollFd` (it borrows each fd for its lifetime) cannot be stored
+/// for; so this is poll(2)'s own struct, and poll is called through libc.
+#[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
+pub struct Poll(libc::pollfd);
+
+impl Poll {
+    pub fn new(fd: i32, events: i16) -> Poll {
+        Poll(libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+    }
+    pub fn revents(&self) -> i16 {
+        self.0.revents
+    }
+}
+
+/// poll(2) on `fds` for up to `ms` milliseconds (negative: no limit), bounded by `ms` even
+/// under a storm of signals: after EINTR it polls again with only what is left (retrying
+/// with the whole `ms` would let a signal every few ms stretch a 200 ms `-P` wait forever).
+/// Returns poll's result, never an EINTR failure.
+pub fn poll_for(fds: &mut [Poll], ms: i32) -> i32 {
+    let deadline = monotonic_secs() + f64::from(ms.max(0)) / 1000.0;
+    let mut left = ms;
+    loop {
+        // SAFETY: Poll is a transparent libc::pollfd, and fds a valid array of its length.
+        let rc = unsafe {
+            libc::poll(
+                fds.as_mut_ptr().cast::<libc::pollfd>(),
+                fds.len() as libc::nfds_t,
+                left,
+            )
+        };
+        if rc >= 0 || Errno::last().0 != libc::EINTR {
+            return rc;
         }
-        if lim.rlim_cur < lim.rlim_max {
-            ORIG_NOFILE.store(lim.rlim_cur, Ordering::Relaxed);
-            let want = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
+        if ms >= 0 {
+            left = ms_until(deadline);
         }
     }
-    lim.rlim_cur
 }
 
-/// The soft RLIMIT_NOFILE before [`raise_nofile`] (0: never raised). Hooks get it back:
-/// programs that use select(2) break with descriptors above 1024, so a raised soft limit is
-/// not passed on (the advice of systemd.exec(5), LimitNOFILE=).
-static ORIG_NOFILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The soft RLIMIT_NOFILE.
-pub fn nofile_soft() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 1024,
-        rlim_max: 1024,
-    };
-    // SAFETY: valid rlimit pointer.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    lim.rlim_cur
+/// Whether standard output (1) or error (2) takes a write now without blocking.
+pub fn writable(fd: i32) -> bool {
+    let mut p = [Poll::new(fd, libc::POLLOUT)];
+    poll_for(&mut p, 0) == 1 && p[0].revents() & libc::POLLOUT != 0
 }
 
-/// Our own pid.
-pub fn getpid() -> i32 {
-    // SAFETY: always succeeds.
-    unsafe { libc::getpid() }
+// ------------------------------------------------------------------ strtod ------
+
+/// C `strtod` in the "C" locale (earlyoom never calls setlocale): returns the value, the
+/// number of bytes consumed and errno (ERANGE on overflow and underflow). Hex floats, `inf`,
+/// `infinity`, `nan` and leading blanks are accepted exactly as glibc accepts them, because
+/// this *is* glibc's strtod (neither rustix nor core has it). `s` must not contain NUL (argv
+/// strings cannot); earlyoom refuses tuples over 255 bytes before parsing them.
+pub fn strtod(s: &[u8]) -> (f64, usize, i32) {
+    let mut buf = [0u8; 260];
+    let n = s.len().min(buf.len() - 1);
+    buf[..n].copy_from_slice(&s[..n]);
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: errno is thread-local; buf is NUL-terminated and end points into it afterwards.
+    unsafe { *libc::__errno_location() = 0 };
+    let v = unsafe { libc::strtod(buf.as_ptr().cast(), &mut end) };
+    let errno = Errno::last().0;
+    let used = (end as usize).saturating_sub(buf.as_ptr() as usize);
+    (v, used, errno)
+}
+
+/// C `strtof(arg, NULL)` as earlyoom uses it for `-r`: no error checking, anything after the
+/// number is ignored, no number at all gives 0.
+pub fn strtof(s: &[u8]) -> f32 {
+    let mut v = s.to_vec();
+    v.push(0);
+    // SAFETY: v is NUL-terminated.
+    unsafe { libc::strtof(v.as_ptr().cast(), std::ptr::null_mut()) }
 }

@@ -5,11 +5,12 @@
 //! differences (docs/compatibility.md): zombies are never victims, and when the daemon itself
 //! would win, the next candidate is taken instead of killing nothing.
 
-use crate::cli::Config;
-use crate::procfs::{PidDir, PidFiles, ProcDir, ProcRoot, Text};
+use crate::proc::{PidDir, PidFiles, ProcDir, ProcRoot, Text};
+use crate::sys::CPath;
 use crate::sys::{self, Errno};
 use crate::Fatal;
 use regex::bytes::{Regex, RegexBuilder};
+use std::mem::MaybeUninit;
 
 /// earlyoom's "field not set" placeholder (meminfo.h:38), printed in debug tables.
 pub const NOT_SET: i32 = -9999;
@@ -91,21 +92,28 @@ pub enum Skip {
     NotLarger,
 }
 
-/// One process as the daemon ranks it (scores already adjusted by prefer/avoid).
-#[derive(Clone, Copy, Debug)]
-pub struct Candidate {
+/// One process as the daemon judges it, for tools (`earlyoomctl candidates`): the kernel's
+/// numbers and the adjusted ones the ordering compares, each None where the scan's own
+/// read sequence did not get to it, so that a tool never has to know that sequence.
+#[derive(Clone, Debug)]
+pub struct Ranked {
     pub pid: i32,
-    pub uid: i32,
-    /// Adjusted by prefer/avoid.
-    pub oom_score: i32,
-    pub oom_score_adj: i32,
-    /// Adjusted by prefer/avoid in `--sort-by-rss` mode.
-    pub rss_kib: i64,
+    pub uid: Option<u32>,
     pub comm: Text,
+    /// As the kernel gives them, before prefer/avoid.
+    pub oom_score: Option<i32>,
+    pub oom_score_adj: Option<i32>,
+    pub rss_kib: Option<i64>,
     /// `--prefer` / `--avoid` matched (both can).
     pub prefer: bool,
     pub avoid: bool,
+    /// What the ordering compares (prefer/avoid applied), for a process that can be chosen.
+    pub adjusted: Option<Rank>,
+    /// Why it can never be chosen.
     pub skip: Option<Skip>,
+    /// 1-based: the order in which repeated scans would choose the eligible processes (#1
+    /// is what one scan picks, #2 what the next picks once #1 is gone, ...).
+    pub position: Option<usize>,
 }
 
 /// A chosen process, with what the kill log, the hooks and the identity check need.
@@ -150,8 +158,8 @@ impl Victim {
     /// Pins `pid` below `root` as a victim without a scan (tools and tests): its numbers are
     /// read as the scan reads them, without prefer/avoid.
     pub fn pin(root: &ProcRoot, pid: i32) -> Result<Victim, Errno> {
-        let mut procdir = ProcDir::open(root)?;
-        let dir = procdir.open_pid(pid)?;
+        let procdir = ProcDir::open(root)?;
+        let dir = procdir.open_pid(pid, &mut CPath::new())?;
         let mut f = dir.reader();
         let mut buf = [0u8; 1024];
         let st = f.stat(&mut buf)?;
@@ -160,7 +168,7 @@ impl Victim {
             uid: f.uid().map_or(NOT_SET, |u| u as i32),
             oom_score: f.int(b"oom_score", &mut buf).unwrap_or(NOT_SET),
             oom_score_adj: f.int(b"oom_score_adj", &mut buf).unwrap_or(NOT_SET),
-            rss_kib: st.rss_pages * crate::procfs::page_kib(),
+            rss_kib: st.rss_pages * sys::page_kib(),
             starttime: st.starttime,
             comm: Text::new(),
             cmdline: Text::new(),
@@ -172,8 +180,8 @@ impl Victim {
     }
 }
 
-/// The three regexes, compiled once at startup.
-#[derive(Default)]
+/// The three regexes, compiled once at startup (settings.rs).
+#[derive(Clone, Debug, Default)]
 pub struct Matchers {
     pub prefer: Option<Regex>,
     pub avoid: Option<Regex>,
@@ -201,43 +209,6 @@ pub fn compile(pattern: &[u8]) -> Result<Regex, Fatal> {
 }
 
 impl Matchers {
-    /// Compiles the three patterns without printing anything (for tools).
-    pub fn compile_config(cfg: &Config) -> Result<Matchers, Fatal> {
-        let c = |p: &Option<Vec<u8>>| p.as_deref().map(compile).transpose();
-        Ok(Matchers {
-            prefer: c(&cfg.prefer)?,
-            avoid: c(&cfg.avoid)?,
-            ignore: c(&cfg.ignore)?,
-        })
-    }
-
-    /// Compiles prefer → avoid → ignore, printing earlyoom's notices in that order
-    /// (main.c:395-415); a pattern that does not compile is exit 6.
-    pub fn from_config(cfg: &Config) -> Result<Matchers, Fatal> {
-        let m = Matchers::compile_config(cfg)?;
-        let kinds = [
-            (
-                &cfg.prefer,
-                "Preferring to kill process names that match regex",
-            ),
-            (
-                &cfg.avoid,
-                "Will avoid killing process names that match regex",
-            ),
-            (&cfg.ignore, "Will ignore process names that match regex"),
-        ];
-        for (pat, notice) in kinds {
-            if let Some(p) = pat {
-                let mut line = notice.as_bytes().to_vec();
-                line.extend_from_slice(b" '");
-                line.extend_from_slice(p);
-                line.extend_from_slice(b"'\n");
-                crate::log::plain_bytes(&line);
-            }
-        }
-        Ok(m)
-    }
-
     fn any(&self) -> bool {
         self.prefer.is_some() || self.avoid.is_some() || self.ignore.is_some()
     }
@@ -288,7 +259,9 @@ pub struct Scanner {
     pub matchers: Matchers,
     /// Passed over by every scan (see [`Skip::Unkillable`]).
     pub unkillable: Unkillable,
-    dents: Vec<u8>,
+    dents: Vec<MaybeUninit<u8>>,
+    /// The per-pid path buffer, kept so that no read builds (or zeroes) one.
+    path: CPath,
     file: Vec<u8>,
     my_pid: i32,
     page_kib: i64,
@@ -311,6 +284,9 @@ struct Cur {
     comm_read: bool,
     prefer: bool,
     avoid: bool,
+    /// The kernel's numbers as read, before prefer/avoid (for tools).
+    raw_score: Option<i32>,
+    raw_rss: Option<i64>,
 }
 
 impl Cur {
@@ -327,6 +303,8 @@ impl Cur {
             comm_read: false,
             prefer: false,
             avoid: false,
+            raw_score: None,
+            raw_rss: None,
         }
     }
 
@@ -345,12 +323,13 @@ impl Scanner {
             opts,
             matchers,
             unkillable: Unkillable::default(),
-            dents: vec![0; crate::procfs::DENTS_BUF],
+            dents: vec![MaybeUninit::uninit(); crate::proc::DENTS_BUF],
+            path: CPath::new(),
             file: vec![0; 1024],
             my_pid: sys::getpid(),
             quiet: false,
             last_scan_seconds: 0.0,
-            page_kib: crate::procfs::page_kib(),
+            page_kib: sys::page_kib(),
         }
     }
 
@@ -375,7 +354,7 @@ impl Scanner {
     /// take the lead during a scan, not for the others.
     pub fn scan_among(&mut self, only: Option<&[i32]>) -> Result<Selection, Fatal> {
         let t0 = sys::monotonic_secs();
-        let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
+        let dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
         let debug = crate::log::debug_enabled();
         if debug {
             crate::debug!("  PID OOM_SCORE  RSSkiB   UID OOM_SCORE_ADJ  COMM\n");
@@ -383,7 +362,8 @@ impl Scanner {
         let mut best: Option<Victim> = None;
         let mut myself: Option<Rank> = None;
         let mut dents = std::mem::take(&mut self.dents);
-        let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
+        let mut path = std::mem::take(&mut self.path);
+        let res = dir.for_each_pid(&mut dents, |pid| {
             if only.is_some_and(|set| set.binary_search(&pid).is_err()) {
                 return;
             }
@@ -393,12 +373,14 @@ impl Scanner {
             } else {
                 best.as_ref().map(Victim::rank)
             };
-            let mut won = self.evaluate(&mut dir.at(pid), &mut cur, floor).is_ok();
+            let mut won = self
+                .evaluate(&mut dir.at(pid, &mut path), &mut cur, floor)
+                .is_ok();
             if won && pid == self.my_pid {
                 myself = Some(cur.rank());
             } else if won {
                 won = false;
-                if let Ok(pd) = dir.open_pid(pid) {
+                if let Ok(pd) = dir.open_pid(pid, &mut path) {
                     let mut pinned = Cur::new(pid);
                     self.quiet = true;
                     let again = self.evaluate(&mut pd.reader(), &mut pinned, floor);
@@ -421,10 +403,11 @@ impl Scanner {
                 }
             }
             if debug {
-                self.debug_row(&mut dir, &mut cur, won && pid != self.my_pid);
+                self.debug_row(&dir, &mut cur, won && pid != self.my_pid);
             }
         });
         self.dents = dents;
+        self.path = path;
         if let Err(e) = res {
             crate::warn!("find_largest_process: readdir error: {}", e);
         }
@@ -524,42 +507,85 @@ impl Scanner {
         Ok(())
     }
 
-    /// Evaluates every process with the daemon's own rules and calls `visit` with its
-    /// ranking data and, if it can never be chosen, why (for `earlyoomctl candidates`).
-    pub fn survey(&mut self, mut visit: impl FnMut(&Candidate)) -> Result<(), Fatal> {
-        let mut dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
+    /// Every process judged by the daemon's own rules, the eligible ones in the order repeated
+    /// scans would choose them, then the others in scan order (`earlyoomctl candidates`).
+    pub fn rank(&mut self) -> Result<Vec<Ranked>, Fatal> {
+        let mut all = Vec::new();
+        let dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
         let mut dents = std::mem::take(&mut self.dents);
-        let res = crate::procfs::for_each_pid(dir.raw(), &mut dents, |pid| {
+        let mut path = std::mem::take(&mut self.path);
+        let res = dir.for_each_pid(&mut dents, |pid| {
             let mut cur = Cur::new(pid);
-            let mut skip = self.evaluate(&mut dir.at(pid), &mut cur, None).err();
+            let mut skip = self
+                .evaluate(&mut dir.at(pid, &mut path), &mut cur, None)
+                .err();
             if pid == self.my_pid && skip.is_none() {
                 skip = Some(Skip::Myself);
             }
             if !cur.comm_read {
                 let _ = dir.comm(pid, &mut cur.comm);
             }
-            if cur.uid == NOT_SET {
-                cur.uid = dir.uid(pid).map_or(NOT_SET, |u| u as i32);
-            }
+            let uid = if cur.uid == NOT_SET {
+                dir.uid(pid).ok()
+            } else {
+                u32::try_from(cur.uid).ok()
+            };
             if cur.oom_score_adj == NOT_SET && !matches!(skip, Some(Skip::InitOrKthreadd)) {
                 cur.oom_score_adj = dir
                     .int(pid, b"oom_score_adj", &mut self.file)
                     .unwrap_or(NOT_SET);
             }
-            visit(&Candidate {
+            // Both numbers of the ordering were read (and adjusted) for a process that
+            // passed every rule, or that failed only at a step after the comparison.
+            let compared = cur.raw_score.is_some() && cur.raw_rss.is_some();
+            let adjusted = (compared
+                && matches!(
+                    skip,
+                    None | Some(Skip::Protected)
+                        | Some(Skip::Myself)
+                        | Some(Skip::Unreadable("oom_score_adj"))
+                ))
+            .then(|| cur.rank());
+            all.push(Ranked {
                 pid,
-                uid: cur.uid,
-                oom_score: cur.oom_score,
-                oom_score_adj: cur.oom_score_adj,
-                rss_kib: cur.rss_kib,
+                uid,
                 comm: cur.comm,
+                oom_score: cur.raw_score,
+                oom_score_adj: (cur.oom_score_adj != NOT_SET).then_some(cur.oom_score_adj),
+                rss_kib: cur.raw_rss,
                 prefer: cur.prefer,
                 avoid: cur.avoid,
+                adjusted,
                 skip,
+                position: None,
             });
         });
         self.dents = dents;
-        res.map_err(Fatal::ProcOpen)
+        self.path = path;
+        res.map_err(Fatal::ProcOpen)?;
+        // Repeated scans: each picks, in scan order, what beats everything before it.
+        let mut rest: Vec<usize> = (0..all.len()).filter(|&i| all[i].skip.is_none()).collect();
+        let mut order = Vec::with_capacity(rest.len());
+        while !rest.is_empty() {
+            let mut best: Option<usize> = None;
+            for (k, &i) in rest.iter().enumerate() {
+                let floor = best.and_then(|b| all[rest[b]].adjusted);
+                if let Some(cur) = all[i].adjusted {
+                    if beats(self.opts.sort_by_rss, floor, cur) {
+                        best = Some(k);
+                    }
+                }
+            }
+            order.push(rest.remove(best.unwrap_or(0)));
+        }
+        let mut ranked: Vec<Ranked> = Vec::with_capacity(all.len());
+        for (n, &i) in order.iter().enumerate() {
+            let mut r = all[i].clone();
+            r.position = Some(n + 1);
+            ranked.push(r);
+        }
+        ranked.extend(all.into_iter().filter(|r| r.skip.is_some()));
+        Ok(ranked)
     }
 
     /// Steps 3-4 of earlyoom's sequence: stat, the kernel-thread and zombie rules, RSS.
@@ -574,11 +600,12 @@ impl Scanner {
             }
         };
         cur.rss_kib = stat.rss_pages * self.page_kib;
+        cur.raw_rss = Some(cur.rss_kib);
         cur.starttime = stat.starttime;
         // 4. Kernel threads. earlyoom (like procps) tests ppid == 2, which inside a PID
         // namespace (containers) skips the children of an ordinary process that happens
         // to be pid 2; the kernel's own PF_KTHREAD flag is exact everywhere.
-        if stat.flags & crate::procfs::PF_KTHREAD != 0 {
+        if stat.flags & crate::proc::PF_KTHREAD != 0 {
             return Err(Skip::KernelThread);
         }
         // Deliberate difference: a zombie (or dead) process holds no memory and cannot be
@@ -598,7 +625,10 @@ impl Scanner {
         let pid = cur.pid;
         // 5. oom_score.
         match f.int(b"oom_score", &mut self.file) {
-            Ok(s) => cur.oom_score = s,
+            Ok(s) => {
+                cur.oom_score = s;
+                cur.raw_score = Some(s);
+            }
             Err(e) => {
                 crate::debug!("is_larger: pid {}: error reading oom_score: {}\n", pid, e);
                 return Err(Skip::Unreadable("oom_score"));
@@ -648,7 +678,7 @@ impl Scanner {
         );
     }
 
-    fn debug_row(&self, dir: &mut ProcDir, cur: &mut Cur, new_victim: bool) {
+    fn debug_row(&self, dir: &ProcDir, cur: &mut Cur, new_victim: bool) {
         if !cur.comm_read {
             cur.comm_read = dir.comm(cur.pid, &mut cur.comm).is_ok();
         }

@@ -4,9 +4,11 @@
 use earlyoom::cgroup::CgroupRoot;
 use earlyoom::cli::Config;
 use earlyoom::guard::{Guard, GuardConfig};
-use earlyoom::kill::RealSys;
+use earlyoom::meminfo;
 use earlyoom::monitor::Daemon;
-use earlyoom::procfs::ProcRoot;
+use earlyoom::proc::ProcRoot;
+use earlyoom::seam::RealSys;
+use earlyoom::settings::Settings;
 use earlyoom::victim::{compile, Matchers, Options, Scanner};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,7 +76,9 @@ fn a_poll_allocates_nothing() {
         report_interval_ms: 100, // report on every poll: formatting is part of the budget
         ..Config::default()
     };
-    let mut d = Daemon::new(cfg, root, Matchers::default(), RealSys).unwrap();
+    let (settings, _) = Settings::new(&cfg).unwrap();
+    let mem = meminfo::Reader::open(&root.0).unwrap();
+    let mut d = Daemon::new(settings, root, mem, RealSys::default());
     d.iterate().unwrap(); // warm-up
     let n = count(|| {
         for _ in 0..20 {
@@ -143,11 +147,11 @@ fn a_guard_sample_allocates_nothing() {
         std::fs::write(cg.join(f), v).unwrap();
     }
     let mut g = Guard::new(CgroupRoot(root.clone()), GuardConfig::default()).unwrap();
-    g.check(0); // discovery and warm-up
+    g.check(0.0, 0); // discovery and warm-up
     assert_eq!(g.watched.len(), 1);
     let n = count(|| {
         for _ in 0..20 {
-            std::hint::black_box(g.check(0));
+            std::hint::black_box(g.check(0.0, 0));
         }
     });
     std::fs::remove_dir_all(&root).unwrap();

@@ -387,7 +387,9 @@ fn a_stop_continue_storm_does_not_derail_the_kill() {
         stop: stop.clone(),
         thread: Some(std::thread::spawn(move || {
             let mut sent = 0u64;
-            let send = |sig| earlyoom::sys::pidfd_send_signal(pidfd.raw(), sig).is_ok();
+            let send = |sig| {
+                earlyoom::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), sig).is_ok()
+            };
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 sent += u64::from(send(libc::SIGSTOP));
                 std::thread::sleep(Duration::from_millis(1));
@@ -419,7 +421,7 @@ fn a_stop_continue_storm_does_not_derail_the_kill() {
 fn host_scanner() -> earlyoom::victim::Scanner {
     use earlyoom::victim;
     victim::Scanner::new(
-        earlyoom::procfs::ProcRoot::default(),
+        earlyoom::proc::ProcRoot::default(),
         victim::Options {
             sort_by_rss: false,
             ignore_root_user: false,
@@ -476,11 +478,11 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
         let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
         let fd = sys::pidfd_open(sleeper.id() as i32).unwrap();
         let t = Instant::now();
-        let gone = sys::pidfd_wait_exit(fd.raw(), 300);
+        let gone = sys::pidfd_wait_exit(std::os::fd::AsFd::as_fd(&fd), 300);
         report.push(("pidfd_wait_exit(live, 300)", t.elapsed(), !gone));
         sleeper.kill().unwrap();
         let t = Instant::now();
-        let gone = sys::pidfd_wait_exit(fd.raw(), 5000);
+        let gone = sys::pidfd_wait_exit(std::os::fd::AsFd::as_fd(&fd), 5000);
         report.push(("pidfd_wait_exit(killed, 5000)", t.elapsed(), gone));
         sleeper.wait().unwrap();
 
@@ -495,22 +497,18 @@ fn an_eintr_storm_on_the_syscall_wrappers() {
         report.push(("5 scans", t.elapsed(), ok));
 
         // A blocking pipe write that is interrupted part-way must resume where it stopped.
-        let mut fds = [0; 2];
-        // SAFETY: valid array of two fds.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (r, w) = std::io::pipe().unwrap();
         let reader = std::thread::spawn(move || {
             use std::io::Read;
-            // SAFETY: we own the read end from here on.
-            let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[0]) };
+            let mut f = r;
             let mut all = Vec::new();
             f.read_to_end(&mut all).unwrap();
             all
         });
         let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
         let t = Instant::now();
-        let wrote = sys::write_all(fds[1], &data).is_ok();
-        // SAFETY: closes our write end so the reader sees EOF.
-        unsafe { libc::close(fds[1]) };
+        let wrote = sys::write_all(std::os::fd::AsFd::as_fd(&w), &data).is_ok();
+        drop(w); // the reader sees EOF
         let read = reader.join().unwrap();
         report.push(("write_all 4 MiB", t.elapsed(), wrote && read == data));
         done_tx.send(report).unwrap();
@@ -581,17 +579,20 @@ fn processes_exiting_during_scans_are_skipped() {
     let mut s = host_scanner();
     let t = Instant::now();
     let mut results = Vec::new();
-    // The survey walks /proc with the same per-process code as the scan and says why each
+    // The ranking walks /proc with the same per-process code as the scan and says why each
     // pid was skipped: "unreadable" means it was listed, then gone before its files were.
     let mut vanished = 0;
     while (results.len() < 200 || exited.load(Ordering::Relaxed) < 1000 || vanished == 0)
         && t.elapsed() < Duration::from_secs(60)
     {
         results.push(s.scan().map(|sel| sel.victim.is_some()));
-        let surveyed = s.survey(|c| {
-            vanished += usize::from(matches!(c.skip, Some(victim::Skip::Unreadable(_))));
+        let ranked = s.rank().map(|all| {
+            vanished += all
+                .iter()
+                .filter(|c| matches!(c.skip, Some(victim::Skip::Unreadable(_))))
+                .count();
         });
-        results.push(surveyed.map(|()| true));
+        results.push(ranked.map(|()| true));
     }
     stop.store(true, Ordering::Relaxed);
     churn.join().unwrap();

@@ -3,7 +3,8 @@
 //! holding a pid). Outside the daemon each hook is reaped by its own pid, never as "any
 //! child" (the daemon itself also reaps children that are not hooks: tests/failures.rs).
 
-use earlyoom::hooks::{run_program, Children, VictimEnv};
+use earlyoom::hooks::{run_program, VictimEnv};
+use earlyoom::seam::RealSys;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
@@ -26,21 +27,21 @@ fn more_live_hooks_than_slots_are_all_reaped() {
         comm: b"",
         cmdline: b"",
     };
-    let mut c = Children::default();
+    let mut sys = RealSys::default();
     let path = hook.to_str().unwrap().as_bytes();
     // 70 -N hooks (not waited for), more than the 64 slots, all alive at once.
     let pids: Vec<i32> = (0..70)
-        .map(|_| run_program(&mut c, path, victim, 0).expect("spawned"))
+        .map(|_| run_program(&mut sys, path, victim, 0).expect("spawned"))
         .collect();
-    assert_eq!(c.pending(), 70);
-    c.reap();
-    assert!(c.pending() > 60, "reaped before they ended");
+    assert_eq!(sys.children.pending(), 70);
+    earlyoom::seam::Sys::reap(&mut sys);
+    assert!(sys.children.pending() > 60, "reaped before they ended");
     let t = Instant::now();
-    while c.pending() > 0 && t.elapsed() < Duration::from_secs(30) {
+    while sys.children.pending() > 0 && t.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
-        c.reap();
+        sys.children.reap();
     }
-    assert_eq!(c.pending(), 0);
+    assert_eq!(sys.children.pending(), 0);
     let left: Vec<_> = pids.iter().filter_map(|&p| Some((p, state(p)?))).collect();
     assert!(left.is_empty(), "not reaped: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();

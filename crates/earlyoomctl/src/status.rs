@@ -2,16 +2,23 @@
 //! [`decide`], system PSI, and the cgroups the livelock guard watches, sampled twice with
 //! the guard's own reader and judged by the guard's own detector.
 
-use crate::config::Effective;
+use crate::config::{self, Effective, OptionsJson};
 use crate::host::{Brief, Host};
-use crate::json::Json;
 use crate::units;
 use crate::CtlError;
-use earlyoom::cgroup::{self, Sample};
+use earlyoom::cgroup::{self, Files, Sample};
 use earlyoom::decide::{decide, Action, Limits};
 use earlyoom::guard::{self, GuardConfig, Tracker};
 use earlyoom::meminfo::MemInfo;
+use serde::Serialize;
 use std::path::PathBuf;
+
+/// `v` rounded to `digits` decimals, as the JSON shows percentages and rates (a value that
+/// is not finite becomes null).
+fn round(v: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (v * p).round() / p
+}
 
 /// How far one condition is from being met.
 #[derive(Clone, Copy, Debug)]
@@ -40,16 +47,26 @@ impl Distance {
             no_swap,
         }
     }
-    fn json(&self) -> Json {
-        Json::obj(vec![
-            ("threshold_percent", Json::num(self.threshold_percent, 2)),
-            ("now_percent", Json::num(self.now_percent, 2)),
-            ("points_away", Json::num(self.points.max(0.0), 2)),
-            ("mib_away", Json::num(self.mib.max(0.0), 1)),
-            ("met", Json::Bool(self.met())),
-            ("no_swap", Json::Bool(self.no_swap)),
-        ])
+    fn json(&self) -> DistanceJson {
+        DistanceJson {
+            threshold_percent: round(self.threshold_percent, 2),
+            now_percent: round(self.now_percent, 2),
+            points_away: round(self.points.max(0.0), 2),
+            mib_away: round(self.mib.max(0.0), 1),
+            met: self.met(),
+            no_swap: self.no_swap,
+        }
     }
+}
+
+#[derive(Serialize)]
+struct DistanceJson {
+    threshold_percent: f64,
+    now_percent: f64,
+    points_away: f64,
+    mib_away: f64,
+    met: bool,
+    no_swap: bool,
 }
 
 pub struct Thresholds {
@@ -83,8 +100,9 @@ pub fn action_key(a: Action) -> &'static str {
     }
 }
 
-/// One watched cgroup over the sampling interval.
-pub struct Watched {
+/// One cgroup the guard would watch, over the sampling interval (the guard's own per-cgroup
+/// state is the library's `guard::Watched`).
+pub struct WatchedCgroup {
     pub rel: String,
     pub last: Sample,
     /// `full` stall over the interval, % of wall time (memory.pressure total= deltas).
@@ -97,7 +115,7 @@ pub struct Watched {
     pub largest: Option<Brief>,
 }
 
-impl Watched {
+impl WatchedCgroup {
     pub fn state(&self) -> &'static str {
         let s = &self.last;
         if self.livelock {
@@ -118,17 +136,15 @@ pub struct GuardView {
     pub unavailable: Option<String>,
     pub cfg: GuardConfig,
     pub interval_s: f64,
-    pub cgroups: Vec<Watched>,
+    pub cgroups: Vec<WatchedCgroup>,
     /// Cgroups that were found but could not be read.
     pub unreadable: Vec<(String, String)>,
 }
 
 /// Samples every cgroup with a finite memory.high twice, `interval` seconds apart.
 pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
-    let cfg = GuardConfig {
-        window_s: opts.cfg.livelock_window_s,
-        stall_percent: opts.cfg.livelock_stall_percent,
-    };
+    // The parameters the daemon's guard runs with under these options (when it is on).
+    let cfg = config::probe_settings(&opts.cfg).guard.unwrap_or_default();
     let mut view = GuardView {
         enabled: opts.cfg.livelock_guard,
         unavailable: None,
@@ -143,7 +159,7 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
         return view;
     }
     let paths = cgroup::discover(&root);
-    let mut buf = Vec::new();
+    let mut files = Files::default();
     let rel = |p: &PathBuf| {
         p.strip_prefix(&root.0)
             .map(|r| r.display().to_string())
@@ -152,7 +168,7 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
     let mut first = Vec::new();
     for p in &paths {
         let t = earlyoom::sys::monotonic_secs();
-        match cgroup::read_sample(p, t, &mut buf, true) {
+        match cgroup::read_sample(p, t, &mut files, true) {
             Ok(s) => first.push((p.clone(), s)),
             Err(e) => view.unreadable.push((rel(p), e.to_string())),
         }
@@ -163,7 +179,7 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
     let swap_free_kib = opts.mem.swap_free_kib;
     for (p, s0) in first {
         let t = earlyoom::sys::monotonic_secs();
-        let s1 = match cgroup::read_sample(&p, t, &mut buf, true) {
+        let s1 = match cgroup::read_sample(&p, t, &mut files, true) {
             Ok(s) => s,
             Err(e) => {
                 view.unreadable.push((rel(&p), e.to_string()));
@@ -193,7 +209,7 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
             .briefs(&cgroup::procs(&p))
             .into_iter()
             .max_by_key(|b| b.rss_kib);
-        view.cgroups.push(Watched {
+        view.cgroups.push(WatchedCgroup {
             rel: rel(&p),
             last: s1,
             stall_percent: stall,
@@ -208,69 +224,155 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
 
 pub fn run(host: &Host, opts: &Effective, json: bool, interval: f64) -> Result<u8, CtlError> {
     let m = opts.mem;
-    let th = thresholds(&m, Limits::from(&opts.cfg));
+    let th = thresholds(&m, config::probe_settings(&opts.cfg).limits);
     let psi = host.psi();
     let view = watch(host, opts, interval);
     if json {
-        println!("{}", to_json(opts, &m, &th, &psi, &view));
+        crate::print_json(&to_json(opts, &m, &th, &psi, &view));
     } else {
         print!("{}", human(opts, &m, &th, &psi, &view));
     }
     Ok(crate::exit::OK)
 }
 
-fn psi_json(psi: &Result<procfs::MemoryPressure, String>) -> Json {
+#[derive(Serialize)]
+struct PressureJson {
+    avg10: f64,
+    avg60: f64,
+    avg300: f64,
+    total_us: u64,
+}
+
+/// `psi_memory`: the two lines of /proc/pressure/memory, or why it could not be read.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PsiJson {
+    Read {
+        some: PressureJson,
+        full: PressureJson,
+    },
+    Unreadable {
+        error: String,
+    },
+}
+
+fn psi_json(psi: &Result<procfs::MemoryPressure, String>) -> PsiJson {
     match psi {
         Ok(p) => {
-            let rec = |r: &procfs::PressureRecord| {
-                Json::obj(vec![
-                    ("avg10", Json::num(r.avg10 as f64, 2)),
-                    ("avg60", Json::num(r.avg60 as f64, 2)),
-                    ("avg300", Json::num(r.avg300 as f64, 2)),
-                    ("total_us", Json::u(r.total)),
-                ])
+            let rec = |r: &procfs::PressureRecord| PressureJson {
+                avg10: round(f64::from(r.avg10), 2),
+                avg60: round(f64::from(r.avg60), 2),
+                avg300: round(f64::from(r.avg300), 2),
+                total_us: r.total,
             };
-            Json::obj(vec![("some", rec(&p.some)), ("full", rec(&p.full))])
+            PsiJson::Read {
+                some: rec(&p.some),
+                full: rec(&p.full),
+            }
         }
-        Err(e) => Json::obj(vec![("error", Json::str(e))]),
+        Err(e) => PsiJson::Unreadable { error: e.clone() },
     }
 }
 
-fn watched_json(w: &Watched) -> Json {
+#[derive(Serialize)]
+struct LargestJson {
+    pid: i32,
+    comm: String,
+    rss_kib: i64,
+}
+
+#[derive(Serialize)]
+struct WatchedJson {
+    cgroup: String,
+    high_bytes: u64,
+    max_bytes: Option<u64>,
+    current_bytes: u64,
+    swap_max_bytes: Option<u64>,
+    swap_current_bytes: u64,
+    swap_available: bool,
+    anon_bytes: u64,
+    file_bytes: u64,
+    events_high: u64,
+    oom_kill: u64,
+    full_stall_percent: Option<f64>,
+    high_events_per_second: Option<f64>,
+    state: &'static str,
+    livelock: bool,
+    largest_process: Option<LargestJson>,
+}
+
+fn watched_json(w: &WatchedCgroup) -> WatchedJson {
     let s = &w.last;
-    Json::obj(vec![
-        ("cgroup", Json::str(&w.rel)),
-        ("high_bytes", Json::u(s.high)),
-        ("max_bytes", Json::opt(s.max, Json::u)),
-        ("current_bytes", Json::u(s.current)),
-        ("swap_max_bytes", Json::opt(s.swap_max, Json::u)),
-        ("swap_current_bytes", Json::u(s.swap_current)),
-        ("swap_available", Json::Bool(w.swap_available)),
-        ("anon_bytes", Json::u(s.anon)),
-        ("file_bytes", Json::u(s.file)),
-        ("events_high", Json::u(s.events_high)),
-        ("oom_kill", Json::u(s.oom_kill)),
-        (
-            "full_stall_percent",
-            Json::opt(w.stall_percent, |v| Json::num(v, 2)),
-        ),
-        (
-            "high_events_per_second",
-            Json::opt(w.high_rate, |v| Json::num(v, 2)),
-        ),
-        ("state", Json::str(w.state())),
-        ("livelock", Json::Bool(w.livelock)),
-        (
-            "largest_process",
-            Json::opt(w.largest.as_ref(), |b| {
-                Json::obj(vec![
-                    ("pid", Json::Int(b.pid as i64)),
-                    ("comm", Json::str(&b.comm)),
-                    ("rss_kib", Json::Int(b.rss_kib)),
-                ])
-            }),
-        ),
-    ])
+    WatchedJson {
+        cgroup: w.rel.clone(),
+        high_bytes: s.high,
+        max_bytes: s.max,
+        current_bytes: s.current,
+        swap_max_bytes: s.swap_max,
+        swap_current_bytes: s.swap_current,
+        swap_available: w.swap_available,
+        anon_bytes: s.anon,
+        file_bytes: s.file,
+        events_high: s.events_high,
+        oom_kill: s.oom_kill,
+        full_stall_percent: w.stall_percent.map(|v| round(v, 2)),
+        high_events_per_second: w.high_rate.map(|v| round(v, 2)),
+        state: w.state(),
+        livelock: w.livelock,
+        largest_process: w.largest.as_ref().map(|b| LargestJson {
+            pid: b.pid,
+            comm: b.comm.clone(),
+            rss_kib: b.rss_kib,
+        }),
+    }
+}
+
+#[derive(Serialize)]
+struct MemoryJson {
+    mem_total_kib: i64,
+    mem_available_kib: i64,
+    user_mem_total_kib: i64,
+    mem_available_percent: f64,
+    swap_total_kib: i64,
+    swap_free_kib: i64,
+    swap_free_percent: f64,
+}
+
+#[derive(Serialize)]
+struct ThresholdsJson {
+    mem_term: DistanceJson,
+    mem_kill: DistanceJson,
+    swap_term: DistanceJson,
+    swap_kill: DistanceJson,
+}
+
+#[derive(Serialize)]
+struct UnreadableJson {
+    cgroup: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct GuardJson {
+    enabled: bool,
+    unavailable: Option<String>,
+    window_s: f64,
+    stall_percent: f64,
+    interval_s: f64,
+    cgroups: Vec<WatchedJson>,
+    unreadable: Vec<UnreadableJson>,
+}
+
+/// `status --json`.
+#[derive(Serialize)]
+struct StatusJson {
+    command: &'static str,
+    options: OptionsJson,
+    memory: MemoryJson,
+    action: &'static str,
+    thresholds: ThresholdsJson,
+    psi_memory: PsiJson,
+    livelock_guard: GuardJson,
 }
 
 fn to_json(
@@ -279,65 +381,44 @@ fn to_json(
     th: &Thresholds,
     psi: &Result<procfs::MemoryPressure, String>,
     view: &GuardView,
-) -> Json {
-    Json::obj(vec![
-        ("command", Json::str("status")),
-        ("options", opts.to_json()),
-        (
-            "memory",
-            Json::obj(vec![
-                ("mem_total_kib", Json::Int(m.mem_total_kib)),
-                ("mem_available_kib", Json::Int(m.mem_available_kib)),
-                ("user_mem_total_kib", Json::Int(m.user_mem_total_kib)),
-                (
-                    "mem_available_percent",
-                    Json::num(m.mem_available_percent, 2),
-                ),
-                ("swap_total_kib", Json::Int(m.swap_total_kib)),
-                ("swap_free_kib", Json::Int(m.swap_free_kib)),
-                ("swap_free_percent", Json::num(m.swap_free_percent, 2)),
-            ]),
-        ),
-        ("action", Json::str(action_key(th.action))),
-        (
-            "thresholds",
-            Json::obj(vec![
-                ("mem_term", th.mem_term.json()),
-                ("mem_kill", th.mem_kill.json()),
-                ("swap_term", th.swap_term.json()),
-                ("swap_kill", th.swap_kill.json()),
-            ]),
-        ),
-        ("psi_memory", psi_json(psi)),
-        (
-            "livelock_guard",
-            Json::obj(vec![
-                ("enabled", Json::Bool(view.enabled)),
-                (
-                    "unavailable",
-                    Json::opt(view.unavailable.as_ref(), Json::str),
-                ),
-                ("window_s", Json::num(view.cfg.window_s, 2)),
-                ("stall_percent", Json::num(view.cfg.stall_percent, 2)),
-                ("interval_s", Json::num(view.interval_s, 3)),
-                (
-                    "cgroups",
-                    Json::Arr(view.cgroups.iter().map(watched_json).collect()),
-                ),
-                (
-                    "unreadable",
-                    Json::Arr(
-                        view.unreadable
-                            .iter()
-                            .map(|(c, e)| {
-                                Json::obj(vec![("cgroup", Json::str(c)), ("error", Json::str(e))])
-                            })
-                            .collect(),
-                    ),
-                ),
-            ]),
-        ),
-    ])
+) -> StatusJson {
+    StatusJson {
+        command: "status",
+        options: opts.to_json(),
+        memory: MemoryJson {
+            mem_total_kib: m.mem_total_kib,
+            mem_available_kib: m.mem_available_kib,
+            user_mem_total_kib: m.user_mem_total_kib,
+            mem_available_percent: round(m.mem_available_percent, 2),
+            swap_total_kib: m.swap_total_kib,
+            swap_free_kib: m.swap_free_kib,
+            swap_free_percent: round(m.swap_free_percent, 2),
+        },
+        action: action_key(th.action),
+        thresholds: ThresholdsJson {
+            mem_term: th.mem_term.json(),
+            mem_kill: th.mem_kill.json(),
+            swap_term: th.swap_term.json(),
+            swap_kill: th.swap_kill.json(),
+        },
+        psi_memory: psi_json(psi),
+        livelock_guard: GuardJson {
+            enabled: view.enabled,
+            unavailable: view.unavailable.clone(),
+            window_s: round(view.cfg.window_s, 2),
+            stall_percent: round(view.cfg.stall_percent, 2),
+            interval_s: round(view.interval_s, 3),
+            cgroups: view.cgroups.iter().map(watched_json).collect(),
+            unreadable: view
+                .unreadable
+                .iter()
+                .map(|(c, e)| UnreadableJson {
+                    cgroup: c.clone(),
+                    error: e.clone(),
+                })
+                .collect(),
+        },
+    }
 }
 
 fn distance_text(d: &Distance, swap_ignored: bool) -> String {

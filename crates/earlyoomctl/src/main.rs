@@ -1,11 +1,11 @@
 //! `earlyoomctl`: asks the box "who would be killed, and is this machine set up to survive?"
 //!
 //! A one-shot companion of the daemon (issue 8). Every answer comes from the daemon's own
-//! library code: its option parser ([`earlyoom::cli::parse`]), its victim rules
-//! ([`earlyoom::victim::Scanner::survey`], [`earlyoom::victim::is_larger`]), its decision
-//! ([`earlyoom::decide`]) and the livelock guard's cgroup readers and detector
-//! ([`earlyoom::cgroup`], [`earlyoom::guard`]). Nothing here signals a process or writes
-//! anywhere but stdout/stderr.
+//! library code: its option parser ([`earlyoom::cli::parse`]) and settings
+//! ([`earlyoom::settings::Settings`]), its victim rules and ordering
+//! ([`earlyoom::victim::Scanner::rank`]), its decision ([`earlyoom::decide`]) and the
+//! livelock guard's cgroup readers and detector ([`earlyoom::cgroup`], [`earlyoom::guard`]).
+//! Nothing here signals a process or writes anywhere but stdout/stderr.
 //!
 //! Exit status: 0 ok (audit: nothing above info), 1 audit warning, 2 audit critical,
 //! 64 usage error, 65 the configured earlyoom options do not parse, 66 the proc root or
@@ -15,7 +15,6 @@ mod audit;
 mod candidates;
 mod config;
 mod host;
-mod json;
 mod status;
 mod units;
 
@@ -169,6 +168,15 @@ struct AuditArgs {
         value_name = "EARLYOOM OPTIONS"
     )]
     earlyoom: Vec<OsString>,
+}
+
+/// Prints a `--json` answer: one pretty-printed object on stdout.
+pub fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(text) => println!("{text}"),
+        // Only a map with non-string keys or a failing Serialize impl can fail; none is here.
+        Err(e) => unreachable!("JSON output: {e}"),
+    }
 }
 
 fn run(cli: Cli) -> Result<u8, CtlError> {

@@ -7,10 +7,11 @@
 //! consumed (earlyoom-spec §7.1); without either, earlyoom's built-in defaults apply.
 
 use crate::host::Host;
-use crate::json::Json;
 use crate::CtlError;
 use earlyoom::cli::{self, Config, Event, Parsed, Totals};
 use earlyoom::meminfo::MemInfo;
+use earlyoom::settings::Settings;
+use serde::Serialize;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -74,19 +75,61 @@ impl Effective {
         o
     }
 
-    pub fn to_json(&self) -> Json {
-        let mut o = vec![
-            ("source", Json::str(self.source.key())),
-            ("description", Json::str(self.source.describe())),
-            (
-                "args",
-                Json::Arr(self.args.iter().map(|a| Json::str(lossy(a))).collect()),
-            ),
-        ];
-        if let Source::DefaultFile(p) = &self.source {
-            o.push(("file", Json::str(p.display().to_string())));
+    pub fn to_json(&self) -> OptionsJson {
+        OptionsJson {
+            source: self.source.key(),
+            description: self.source.describe(),
+            args: self.args.iter().map(lossy).collect(),
+            file: match &self.source {
+                Source::DefaultFile(p) => Some(p.display().to_string()),
+                _ => None,
+            },
         }
-        Json::obj(o)
+    }
+}
+
+/// The `options` object every `--json` output has.
+#[derive(Serialize)]
+pub struct OptionsJson {
+    source: &'static str,
+    description: String,
+    args: Vec<String>,
+    /// Only when the options came from the default file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+}
+
+/// What the daemon would run with under `cfg` (its own [`Settings::new`]); Err is a pattern
+/// that does not compile, which makes earlyoom exit 6.
+pub fn settings(cfg: &Config) -> Result<Settings, String> {
+    Settings::new(cfg)
+        .map(|(s, _notices)| s)
+        .map_err(|f| match f {
+            earlyoom::Fatal::Regex(p) => format!(
+                "could not compile regexp '{}' (earlyoom exits 6)",
+                String::from_utf8_lossy(&p)
+            ),
+            other => crate::host::fatal_text(&other),
+        })
+}
+
+/// The daemon's settings for what `status` and audit's threshold checks report, which must
+/// exist for any options the parser accepts: the patterns are left out (they decide nothing
+/// there, and one that does not compile is the `candidates`/`audit` error), and the guard is
+/// taken as on, so that its parameters are those these options give it (status shows what
+/// the guard would see, on or not; whether it is on is `cfg.livelock_guard`).
+pub fn probe_settings(cfg: &Config) -> Settings {
+    let probe = Config {
+        prefer: None,
+        avoid: None,
+        ignore: None,
+        livelock_guard: true,
+        ..cfg.clone()
+    };
+    match Settings::new(&probe) {
+        Ok((s, _notices)) => s,
+        // Only a pattern can fail, and there is none.
+        Err(f) => unreachable!("settings without patterns: {f:?}"),
     }
 }
 

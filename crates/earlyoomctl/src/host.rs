@@ -1,12 +1,14 @@
 //! Reading the box below the configurable roots: meminfo through the daemon's reader, PSI
-//! and the daemon's /proc/PID/status through the procfs crate, cgroup limits through the
-//! guard's parsers, per-pid files through the daemon's [`ProcDir`].
+//! and the daemon's /proc/PID/status through the procfs crate, the cgroup tree through the
+//! library's walker and interface-file readers, per-pid files through the daemon's
+//! [`ProcDir`].
 
 use crate::{CtlError, Roots};
-use earlyoom::cgroup::{self, CgroupRoot};
+use earlyoom::cgroup::{self, CgroupRoot, Files};
 use earlyoom::meminfo::{self, MemInfo};
-use earlyoom::procfs::{for_each_pid, ProcDir, ProcRoot, Text};
+use earlyoom::proc::{ProcDir, ProcRoot, Text, DENTS_BUF};
 use procfs::FromRead;
+use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -31,9 +33,10 @@ impl SwapDev {
     }
 }
 
-/// A running earlyoom (a process whose comm is `earlyoom`).
+/// A running earlyoom (a process whose comm is `earlyoom`), as found in the proc root; not
+/// the library's `monitor::Daemon`, which is the daemon's own state.
 #[derive(Clone, Debug)]
-pub struct Daemon {
+pub struct RunningDaemon {
     pub pid: i32,
     /// VmLck from /proc/PID/status, None if unreadable.
     pub vmlck_kib: Option<u64>,
@@ -42,12 +45,14 @@ pub struct Daemon {
     pub args: Vec<std::ffi::OsString>,
 }
 
-/// One cgroup of the v2 hierarchy, with the memory files that exist in it.
+/// One cgroup of the v2 hierarchy ([`cgroup::walk`]'s node), with the memory files that
+/// exist in it.
 #[derive(Clone, Debug)]
 pub struct Cg {
     pub path: PathBuf,
     /// Relative to the root ("" for the root itself).
     pub rel: String,
+    /// Index of the parent in the walk (parents come before their children).
     pub parent: Option<usize>,
     /// The memory controller's files exist (it is enabled in the parent's subtree_control).
     pub has_memory: bool,
@@ -109,14 +114,14 @@ impl Host {
     }
 
     /// Every process whose comm is `earlyoom`.
-    pub fn daemons(&self) -> Vec<Daemon> {
+    pub fn daemons(&self) -> Vec<RunningDaemon> {
         let mut out = Vec::new();
-        let Ok(mut dir) = ProcDir::open(&self.proc()) else {
+        let Ok(dir) = ProcDir::open(&self.proc()) else {
             return out;
         };
         let mut pids = Vec::new();
-        let mut dents = vec![0u8; 32 * 1024];
-        let _ = for_each_pid(dir.raw(), &mut dents, |pid| pids.push(pid));
+        let mut dents = vec![MaybeUninit::uninit(); DENTS_BUF];
+        let _ = dir.for_each_pid(&mut dents, |pid| pids.push(pid));
         let mut comm = Text::new();
         let mut buf = [0u8; 64];
         for pid in pids {
@@ -138,7 +143,7 @@ impl Host {
                         .collect()
                 })
                 .unwrap_or_default();
-            out.push(Daemon {
+            out.push(RunningDaemon {
                 pid,
                 vmlck_kib,
                 oom_score_adj,
@@ -150,12 +155,12 @@ impl Host {
 
     /// comm and RSS of the given pids, through the daemon's per-pid readers.
     pub fn briefs(&self, pids: &[i32]) -> Vec<Brief> {
-        let Ok(mut dir) = ProcDir::open(&self.proc()) else {
+        let Ok(dir) = ProcDir::open(&self.proc()) else {
             return Vec::new();
         };
         let mut buf = [0u8; 1024];
         let mut comm = Text::new();
-        let pk = earlyoom::procfs::page_kib();
+        let pk = earlyoom::sys::page_kib();
         pids.iter()
             .filter_map(|&pid| {
                 let st = dir.stat(pid, &mut buf).ok()?;
@@ -169,63 +174,34 @@ impl Host {
             .collect()
     }
 
-    /// The whole cgroup v2 tree, parents before children, siblings by name.
+    /// The whole cgroup v2 tree, parents before children, siblings by name (the library's
+    /// [`cgroup::walk`]), each with its memory limits and usage.
     pub fn cgroups(&self) -> Result<Vec<Cg>, String> {
         cgroup::check_v2(&self.cgroup())?;
-        let mut out: Vec<Cg> = Vec::new();
-        let mut queue = std::collections::VecDeque::new();
-        queue.push_back((self.cgroup_root.clone(), String::new(), None::<usize>));
-        let mut buf = Vec::new();
-        while let Some((path, rel, parent)) = queue.pop_front() {
-            let lim = |file: &str, buf: &mut Vec<u8>| -> Option<Option<u64>> {
-                read(&path, file, buf).ok()?;
-                cgroup::parse_limit(buf)
-            };
-            let max = lim("memory.max", &mut buf);
-            let high = lim("memory.high", &mut buf);
-            let swap_max = lim("memory.swap.max", &mut buf);
-            let current = read(&path, "memory.current", &mut buf)
-                .ok()
-                .and_then(|_| cgroup::parse_u64(&buf));
-            let idx = out.len();
-            out.push(Cg {
-                path: path.clone(),
-                rel: rel.clone(),
-                parent,
-                has_memory: max.is_some(),
-                high: high.flatten(),
-                max: max.flatten(),
-                swap_max: swap_max.flatten(),
-                current,
-            });
-            let Ok(rd) = std::fs::read_dir(&path) else {
-                continue;
-            };
-            let mut kids: Vec<_> = rd
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.file_name())
-                .collect();
-            kids.sort();
-            for k in kids {
-                let name = k.to_string_lossy().into_owned();
-                let r = if rel.is_empty() {
-                    name
-                } else {
-                    format!("{rel}/{name}")
-                };
-                queue.push_back((path.join(&k), r, Some(idx)));
-            }
-        }
+        let mut files = Files::default();
+        let out = cgroup::walk(&self.cgroup_root)
+            .into_iter()
+            .map(|n| {
+                // A readable memory.max means the controller is enabled for this cgroup (the
+                // root has none of the files).
+                let max = files.limit(&n.path, "memory.max");
+                let high = files.limit(&n.path, "memory.high").ok().flatten();
+                let swap_max = files.limit(&n.path, "memory.swap.max").ok().flatten();
+                let current = files.number(&n.path, "memory.current").ok();
+                Cg {
+                    has_memory: max.is_ok(),
+                    max: max.ok().flatten(),
+                    high,
+                    swap_max,
+                    current,
+                    path: n.path,
+                    rel: n.rel,
+                    parent: n.parent,
+                }
+            })
+            .collect();
         Ok(out)
     }
-}
-
-fn read(dir: &Path, file: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    buf.clear();
-    use std::io::Read;
-    std::fs::File::open(dir.join(file))?.read_to_end(buf)?;
-    Ok(())
 }
 
 /// The daemon's fatal text, for errors reading meminfo.

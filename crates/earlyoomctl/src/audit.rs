@@ -6,17 +6,18 @@
 //! operator's way in must not be a victim; the backstop must run, be locked in memory and be
 //! protected itself; and its thresholds must be able to fire on this box.
 
-use crate::candidates::{self, Row};
-use crate::config::{self, Effective, Source};
-use crate::host::{self, Cg, Daemon, Host};
-use crate::json::Json;
+use crate::candidates;
+use crate::config::{self, Effective, OptionsJson, Source};
+use crate::host::{self, Cg, Host, RunningDaemon};
 use crate::status;
 use crate::units;
 use crate::{exit, CtlError};
 use earlyoom::cgroup;
 use earlyoom::cli::Config;
-use earlyoom::decide::{Action, Limits};
+use earlyoom::decide::Action;
 use earlyoom::meminfo::MemInfo;
+use earlyoom::victim::Ranked;
+use serde::Serialize;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -57,12 +58,14 @@ pub struct Finding {
     pub fix: String,
 }
 
+/// The findings gathered so far (not the library's `meminfo::Report`, the daemon's
+/// periodic memory report).
 #[derive(Default)]
-struct Report {
+struct AuditReport {
     findings: Vec<Finding>,
 }
 
-impl Report {
+impl AuditReport {
     fn add(
         &mut self,
         severity: Severity,
@@ -98,9 +101,9 @@ const WAY_IN: &[&str] = &[
 ];
 
 /// `pid 812 at rank #4, pid 20771 at rank #5` (long) or `812 #4, 20771 #5`.
-fn pids_text(rows: &[&Row], long: bool) -> String {
+fn pids_text(rows: &[&Ranked], long: bool) -> String {
     rows.iter()
-        .map(|r| match (r.rank, long) {
+        .map(|r| match (r.position, long) {
             (Some(n), true) => format!("pid {} at rank #{n}", r.pid),
             (Some(n), false) => format!("{} #{n}", r.pid),
             (None, true) => format!("pid {}", r.pid),
@@ -118,7 +121,7 @@ pub fn run(
 ) -> Result<u8, CtlError> {
     let mem = host.meminfo()?;
     let from_cli = !given.is_empty();
-    let mut r = Report::default();
+    let mut r = AuditReport::default();
     // The options. On the command line a bad option is a usage error; from the file it is
     // the most important finding: the service would not start.
     let (source, args) = match config::resolve(default_file, given) {
@@ -225,14 +228,14 @@ pub fn run(
     let worst = findings.iter().map(|f| f.severity).max();
     let code = worst.map_or(exit::OK, Severity::exit);
     if json {
-        println!("{}", to_json(&opts, &findings, worst, code));
+        crate::print_json(&to_json(&opts, &findings, worst, code));
     } else {
         print!("{}", human(&opts, &findings, code));
     }
     Ok(code)
 }
 
-fn check_options(r: &mut Report, opts: &Effective, parsed_ok: bool) {
+fn check_options(r: &mut AuditReport, opts: &Effective, parsed_ok: bool) {
     let cfg = &opts.cfg;
     if let Source::Builtin(why) = &opts.source {
         r.add(
@@ -266,7 +269,7 @@ fn check_options(r: &mut Report, opts: &Effective, parsed_ok: bool) {
     }
 }
 
-fn check_daemon(r: &mut Report, opts: &Effective, daemons: &[Daemon]) {
+fn check_daemon(r: &mut AuditReport, opts: &Effective, daemons: &[RunningDaemon]) {
     if daemons.is_empty() {
         r.add(
             Severity::Warning,
@@ -367,19 +370,23 @@ fn check_daemon(r: &mut Report, opts: &Effective, daemons: &[Daemon]) {
     }
 }
 
-fn check_way_in(r: &mut Report, opts: &Effective, s: &candidates::Survey) {
+fn check_way_in(r: &mut AuditReport, opts: &Effective, s: &candidates::Survey) {
     let mut avoided: Vec<String> = Vec::new();
     for name in WAY_IN {
-        let rows: Vec<&Row> = s.rows.iter().filter(|r| r.comm == *name).collect();
-        let exposed: Vec<&Row> = rows
+        let rows: Vec<&Ranked> = s
+            .rows
             .iter()
-            .copied()
-            .filter(|r| r.eligible() && !r.avoid)
+            .filter(|r| r.comm.as_bytes() == name.as_bytes())
             .collect();
-        let soft: Vec<&Row> = rows
+        let exposed: Vec<&Ranked> = rows
             .iter()
             .copied()
-            .filter(|r| r.eligible() && r.avoid)
+            .filter(|r| candidates::eligible(r) && !r.avoid)
+            .collect();
+        let soft: Vec<&Ranked> = rows
+            .iter()
+            .copied()
+            .filter(|r| candidates::eligible(r) && r.avoid)
             .collect();
         if !exposed.is_empty() {
             let rule = if opts.cfg.avoid.is_some() {
@@ -457,19 +464,18 @@ fn no_swap_capacity(cgs: &[Cg], swap_total_kib: i64) -> (Vec<usize>, Option<u64>
 }
 
 fn check_thresholds(
-    r: &mut Report,
+    r: &mut AuditReport,
     opts: &Effective,
     cgs: Option<&Vec<Cg>>,
     survey: Option<&candidates::Survey>,
 ) {
     let m: &MemInfo = &opts.mem;
-    let cfg = &opts.cfg;
-    let limits = Limits::from(cfg);
+    let limits = config::probe_settings(&opts.cfg).limits;
     let th = status::thresholds(m, limits);
     if th.action != Action::None {
         let victim = survey
             .and_then(|s| s.next_victim())
-            .map(|v| format!(" (next victim: pid {} {})", v.pid, v.comm))
+            .map(|v| format!(" (next victim: pid {} {})", v.pid, candidates::comm(v)))
             .unwrap_or_default();
         r.add(
             Severity::Warning,
@@ -573,7 +579,7 @@ fn check_thresholds(
     }
 }
 
-fn check_swap(r: &mut Report, opts: &Effective, swaps: &Result<Vec<host::SwapDev>, String>) {
+fn check_swap(r: &mut AuditReport, opts: &Effective, swaps: &Result<Vec<host::SwapDev>, String>) {
     match swaps {
         Err(e) => r.add(
             Severity::Info,
@@ -632,7 +638,7 @@ fn check_swap(r: &mut Report, opts: &Effective, swaps: &Result<Vec<host::SwapDev
     }
 }
 
-fn check_livelock_band(r: &mut Report, host: &Host, opts: &Effective, cgs: &[Cg]) {
+fn check_livelock_band(r: &mut AuditReport, host: &Host, opts: &Effective, cgs: &[Cg]) {
     let watched = cgroup::discover(&host.cgroup());
     let guard = opts.cfg.livelock_guard;
     let mut n = 0;
@@ -701,7 +707,7 @@ fn check_livelock_band(r: &mut Report, host: &Host, opts: &Effective, cgs: &[Cg]
     }
 }
 
-fn check_caps(r: &mut Report, opts: &Effective, cgs: &[Cg]) {
+fn check_caps(r: &mut AuditReport, opts: &Effective, cgs: &[Cg]) {
     let ram = opts.mem.mem_total_kib as u64 * 1024;
     let mut flagged = false;
     for (p, parent) in cgs.iter().enumerate() {
@@ -790,10 +796,15 @@ fn check_caps(r: &mut Report, opts: &Effective, cgs: &[Cg]) {
     }
 }
 
-fn check_hooks(r: &mut Report, cfg: &Config) {
-    for (flag, path) in [("-N", &cfg.notify_ext), ("-P", &cfg.pre_hook)] {
-        let Some(p) = path else { continue };
-        let shown = String::from_utf8_lossy(p).into_owned();
+fn check_hooks(r: &mut AuditReport, cfg: &Config) {
+    // Which hooks the daemon keeps is its own startup check's call (settings.rs).
+    let kept = config::probe_settings(cfg).kill;
+    for (flag, given, kept) in [
+        ("-N", &cfg.notify_ext, &kept.post_hook),
+        ("-P", &cfg.pre_hook, &kept.pre_hook),
+    ] {
+        let Some(given) = given else { continue };
+        let shown = String::from_utf8_lossy(given).into_owned();
         let mut bad = |msg: String, fix: &str| {
             r.add(
                 Severity::Warning,
@@ -803,13 +814,13 @@ fn check_hooks(r: &mut Report, cfg: &Config) {
                 fix,
             );
         };
-        if !p.starts_with(b"/") {
+        let Some(p) = kept else {
             bad(
                 format!("{flag} '{shown}' is not an absolute path: earlyoom disables the hook at startup"),
                 "give the hook's absolute path",
             );
             continue;
-        }
+        };
         let path = Path::new(std::ffi::OsStr::from_bytes(p));
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
@@ -856,39 +867,61 @@ fn check_hooks(r: &mut Report, cfg: &Config) {
     }
 }
 
-fn to_json(opts: &Effective, findings: &[Finding], worst: Option<Severity>, code: u8) -> Json {
-    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as i64;
-    Json::obj(vec![
-        ("command", Json::str("audit")),
-        ("options", opts.to_json()),
-        ("worst", Json::opt(worst, |s| Json::str(s.key()))),
-        ("exit_status", Json::Int(code as i64)),
-        (
-            "summary",
-            Json::obj(vec![
-                ("critical", Json::Int(count(Severity::Critical))),
-                ("warning", Json::Int(count(Severity::Warning))),
-                ("info", Json::Int(count(Severity::Info))),
-            ]),
-        ),
-        (
-            "findings",
-            Json::Arr(
-                findings
-                    .iter()
-                    .map(|f| {
-                        Json::obj(vec![
-                            ("severity", Json::str(f.severity.key())),
-                            ("check", Json::str(f.check)),
-                            ("subject", Json::str(&f.subject)),
-                            ("message", Json::str(&f.message)),
-                            ("fix", Json::str(&f.fix)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ])
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    severity: &'static str,
+    check: &'static str,
+    subject: &'a str,
+    message: &'a str,
+    fix: &'a str,
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    critical: usize,
+    warning: usize,
+    info: usize,
+}
+
+/// `audit --json`.
+#[derive(Serialize)]
+struct AuditJson<'a> {
+    command: &'static str,
+    options: OptionsJson,
+    worst: Option<&'static str>,
+    exit_status: u8,
+    summary: SummaryJson,
+    findings: Vec<FindingJson<'a>>,
+}
+
+fn to_json<'a>(
+    opts: &Effective,
+    findings: &'a [Finding],
+    worst: Option<Severity>,
+    code: u8,
+) -> AuditJson<'a> {
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    AuditJson {
+        command: "audit",
+        options: opts.to_json(),
+        worst: worst.map(Severity::key),
+        exit_status: code,
+        summary: SummaryJson {
+            critical: count(Severity::Critical),
+            warning: count(Severity::Warning),
+            info: count(Severity::Info),
+        },
+        findings: findings
+            .iter()
+            .map(|f| FindingJson {
+                severity: f.severity.key(),
+                check: f.check,
+                subject: &f.subject,
+                message: &f.message,
+                fix: &f.fix,
+            })
+            .collect(),
+    }
 }
 
 fn human(opts: &Effective, findings: &[Finding], code: u8) -> String {

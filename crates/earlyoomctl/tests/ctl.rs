@@ -4,7 +4,7 @@
 //!
 //! Fixture pids are real pid numbers on the host; nothing here signals anything.
 
-use earlyoom::procfs::ProcRoot;
+use earlyoom::proc::ProcRoot;
 use earlyoom::victim::{compile, Matchers, Options, Scanner};
 use serde_json::Value;
 use std::collections::BTreeSet;
