@@ -69,7 +69,7 @@ pub enum Mechanism {
 pub trait Watch {
     /// Every 100 ms step of a wait: memory now (earlyoom escalates to SIGKILL when it
     /// reaches the SIGKILL limits, and the caller may rewrite its metrics file meanwhile).
-    fn step(&mut self) -> Result<(MemInfo, Action), Fatal>;
+    fn step(&mut self, now: f64) -> Result<(MemInfo, Action), Fatal>;
     /// A signal was sent to the victim (or its group).
     fn sent(&mut self, sig: Signal);
 }
@@ -523,9 +523,9 @@ impl Killer {
         if let Err(e) = self.kill_release(sys, v, pidfd, group, sig, watch) {
             return Ok(Outcome::Failed(e));
         }
-        // In 100 ms steps: up to 10 s after a SIGTERM, then KILL_GRACE_MS after the SIGKILL;
-        // a first SIGKILL gets only KILL_GRACE_MS: it is the most urgent case, and one that
-        // SIGKILL does not end at once will not end in 10 s either.
+        // In 100 ms steps: up to 10 s after a SIGTERM, and KILL_GRACE_MS after a SIGKILL,
+        // whether it came first, after the memory reached the SIGKILL line, or after the
+        // 10 s: a process that SIGKILL does not end at once will not end in 10 s either.
         let grace = KILL_GRACE_MS / WAIT_STEP_MS as u32;
         let mut deadline = if sig == Signal::Kill {
             grace
@@ -534,8 +534,9 @@ impl Killer {
         };
         let mut escalated = false;
         for i in 0.. {
-            let secs = sys.now() - t0;
-            let (m, action) = watch.step()?;
+            let now = sys.now();
+            let secs = now - t0;
+            let (m, action) = watch.step(now)?;
             if sig != Signal::Kill {
                 crate::debug!("{}", Report(&m));
                 // earlyoom's escalation: memory fell to the SIGKILL limits while we waited.
@@ -568,7 +569,7 @@ impl Killer {
                             );
                         }
                     }
-                    deadline = deadline.max(i + grace);
+                    deadline = i + grace;
                 }
             } else if crate::log::debug_enabled() {
                 crate::info!("{}", Report(&m));

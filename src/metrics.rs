@@ -288,8 +288,9 @@ impl Metrics {
         self.countdown_ms = 0;
     }
 
-    /// Rewrites the file; a failure is logged once, and again after recovery.
-    pub fn write(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
+    /// Rewrites the file at `now` (the seam's CLOCK_MONOTONIC); a failure is logged once,
+    /// and again after recovery.
+    pub fn write(&mut self, now: f64, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
         match self.file.write(c, m, l, dryrun) {
             Ok(()) if self.failing => {
                 self.failing = false;
@@ -303,14 +304,14 @@ impl Metrics {
             Err(_) => {}
         }
         self.countdown_ms = self.interval_ms;
-        self.last_write = sys::monotonic_secs();
+        self.last_write = now;
     }
 
     /// While a kill is waited out: rewrite when an interval has passed, so that "the daemon
     /// is not reporting" never fires because one victim is slow to exit.
-    pub fn tick(&mut self, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
-        if (sys::monotonic_secs() - self.last_write) * 1000.0 >= self.interval_ms as f64 {
-            self.write(c, m, l, dryrun);
+    pub fn tick(&mut self, now: f64, c: &Counters, m: &MemInfo, l: &Limits, dryrun: bool) {
+        if (now - self.last_write) * 1000.0 >= self.interval_ms as f64 {
+            self.write(now, c, m, l, dryrun);
         }
     }
 }

@@ -75,11 +75,25 @@ impl<S: Sys> Daemon<S> {
             return;
         };
         let c = &mut self.counters;
-        c.last_scan_seconds = self.scanner.last_scan_seconds;
         c.livelocked_cgroups = self.guard.as_ref().map_or(0, |g| {
             g.watched.iter().filter(|w| w.tracker.suspicious()).count() as u64
         });
-        f.write(c, m, &self.settings.limits, self.settings.kill.dryrun);
+        let now = self.sys.now();
+        f.write(now, c, m, &self.settings.limits, self.settings.kill.dryrun);
+    }
+
+    /// A victim scan (of the pids in `only`, or all), timed on the seam's clock for the
+    /// metrics file and `-d` (earlyoom's "selecting victim took" line follows the table).
+    pub fn scan(&mut self, only: Option<&[i32]>) -> Result<crate::victim::Selection, Fatal> {
+        let t0 = self.sys.now();
+        let sel = self.scanner.scan_among(only)?;
+        let secs = self.sys.now() - t0;
+        self.counters.last_scan_seconds = secs;
+        if crate::log::debug_enabled() {
+            let us = (secs * 1e6) as i64;
+            crate::debug!("selecting victim took {}.{:03} ms\n", us / 1000, us % 1000);
+        }
+        Ok(sel)
     }
 
     /// One poll; returns how long to sleep. Allocation-free unless it kills.
@@ -144,7 +158,7 @@ impl<S: Sys> Daemon<S> {
             self.killer.kernel_oom(&mut self.sys, &path, write);
             return Ok(*m);
         }
-        let sel = self.scanner.scan()?;
+        let sel = self.scan(None)?;
         // Double-check before killing (earlyoom v1.6.2): the scan takes time and memory
         // may have been freed meanwhile. The originally decided signal is used.
         let last = self.mem.read()?;
@@ -164,7 +178,6 @@ impl<S: Sys> Daemon<S> {
             self.killer.no_victim(&mut self.sys);
             return Ok(());
         };
-        self.counters.last_scan_seconds = self.scanner.last_scan_seconds;
         let mut watch = Waiting {
             mem: &mut self.mem,
             settings: &self.settings,
@@ -201,7 +214,7 @@ impl<S: Sys> Daemon<S> {
             .strip_prefix(&guard.root.0)
             .map_or(path.clone(), |p| std::path::Path::new("/").join(p));
         let pids = crate::cgroup::procs(&path);
-        let mut sel = self.scanner.scan_among(Some(&pids))?;
+        let mut sel = self.scan(Some(&pids))?;
         // The victim must still be a member when it is signalled: cgroup.procs was read
         // before the scan chose. It is a member if its pid is in the cgroup's list read now
         // and the pinned process was there before and after that read (then the pid in the
@@ -308,10 +321,11 @@ struct Waiting<'a> {
 }
 
 impl Watch for Waiting<'_> {
-    fn step(&mut self) -> Result<(MemInfo, Action), Fatal> {
+    fn step(&mut self, now: f64) -> Result<(MemInfo, Action), Fatal> {
         let m = self.mem.read()?;
         if let Some(f) = self.metrics.as_mut() {
             f.tick(
+                now,
                 self.counters,
                 &m,
                 &self.settings.limits,

@@ -62,7 +62,7 @@ impl<S: Sys> Daemon<S> {
         } else {
             self.killer.probe(&mut self.sys, &self.root);
             crate::debug!("startup_selftests: dry-running oom kill...\n");
-            let sel = self.scanner.scan()?;
+            let sel = self.scan(None)?;
             match sel.victim.as_ref() {
                 Some(v) => {
                     let mut none = NoWatch;
@@ -109,7 +109,7 @@ impl<S: Sys> Daemon<S> {
 struct NoWatch;
 
 impl crate::kill::Watch for NoWatch {
-    fn step(&mut self) -> Result<(MemInfo, crate::decide::Action), Fatal> {
+    fn step(&mut self, _: f64) -> Result<(MemInfo, crate::decide::Action), Fatal> {
         Err(Fatal::MeminfoRead(None))
     }
     fn sent(&mut self, _: Signal) {}

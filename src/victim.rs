@@ -268,8 +268,6 @@ pub struct Scanner {
     /// Judging a pinned would-be victim again: earlyoom's per-process warnings were already
     /// given in the first look.
     quiet: bool,
-    /// Wall time of the last scan, for the metrics file.
-    pub last_scan_seconds: f64,
 }
 
 /// A per-pid record filled lazily, in earlyoom's order.
@@ -328,7 +326,6 @@ impl Scanner {
             file: vec![0; 1024],
             my_pid: sys::getpid(),
             quiet: false,
-            last_scan_seconds: 0.0,
             page_kib: sys::page_kib(),
         }
     }
@@ -353,7 +350,6 @@ impl Scanner {
     /// prove it is still that process. This costs an extra open for the few processes that
     /// take the lead during a scan, not for the others.
     pub fn scan_among(&mut self, only: Option<&[i32]>) -> Result<Selection, Fatal> {
-        let t0 = sys::monotonic_secs();
         let dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
         let debug = crate::log::debug_enabled();
         if debug {
@@ -426,12 +422,6 @@ impl Scanner {
         }
         if let Some(v) = best.as_mut() {
             fill_informative_fields(v);
-        }
-        self.last_scan_seconds = sys::monotonic_secs() - t0;
-        if debug {
-            let ms = self.last_scan_seconds * 1000.0;
-            let us = (ms * 1000.0) as i64;
-            crate::debug!("selecting victim took {}.{:03} ms\n", us / 1000, us % 1000);
         }
         Ok(Selection {
             victim: best,

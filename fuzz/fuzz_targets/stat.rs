@@ -1,4 +1,4 @@
-//! /proc/PID/stat parser (`earlyoom::procfs::parse_stat`).
+//! /proc/PID/stat parser (`earlyoom::proc::parse_stat`).
 //!
 //! The comm field (2) is whatever the process wrote to /proc/self/comm: any bytes but NUL,
 //! including ')', '(', spaces and newlines. Invariants:
@@ -9,7 +9,7 @@
 //!    ')' (replacing everything before it by another pid and comm changes nothing).
 #![no_main]
 
-use earlyoom::procfs::{parse_stat, Stat};
+use earlyoom::proc::{parse_stat, Stat};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use std::io::Write;
