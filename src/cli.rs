@@ -1,4 +1,4 @@
-//! earlyoom's command line: a table-driven parser with glibc `getopt_long` semantics (spec §2).
+//! earlyoom's command line: a table-driven parser with glibc `getopt_long` semantics (docs/contract.md §2).
 //!
 //! Why not clap: earlyoom users' scripts rely on glibc's exact behaviour (`-r=0` is the argument
 //! "=0", unique prefixes of long options, "is ambiguous; possibilities", permutation, options
@@ -304,7 +304,7 @@ fn parse_part(part: &[u8], upper_limit: i64) -> Result<f64, String> {
     Ok(val)
 }
 
-/// `PERCENT[,KILL_PERCENT]` (msg.c `parse_term_kill_tuple`, spec §2.3). On success also returns
+/// `PERCENT[,KILL_PERCENT]` (msg.c `parse_term_kill_tuple`, docs/contract.md §2.3). On success also returns
 /// the "SIGTERM below SIGKILL" warning earlyoom prints, if any.
 pub fn parse_tuple(arg: &[u8], upper_limit: i64) -> Result<(Tuple, Option<String>), String> {
     if arg.len() > 255 {
@@ -460,7 +460,7 @@ impl Parser<'_> {
                 if secs < 0.0 {
                     return Err(Fatal::Interval(arg.to_vec()));
                 }
-                // `(int)(float * 1000)`; Rust's cast saturates where C is undefined (spec §2.5).
+                // `(int)(float * 1000)`; Rust's cast saturates where C is undefined (docs/contract.md §2.5).
                 self.cfg.report_interval_ms = (secs * 1000.0) as i32;
             }
             Opt::Short(b'p') => self.cfg.set_priority = true,

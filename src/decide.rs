@@ -1,4 +1,4 @@
-//! The pure decision of one poll: which signal, and how long to sleep (spec §4.2, §4.4).
+//! The pure decision of one poll: which signal, and how long to sleep (docs/contract.md §4.2, §4.4).
 
 use crate::meminfo::MemInfo;
 

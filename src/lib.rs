@@ -1,7 +1,7 @@
 //! earlyoom-rs: a memory-safe drop-in replacement for earlyoom, as a library the binary,
 //! tests, benches and fuzz targets link.
 //!
-//! Module map (see ../shared/docs/architecture.md):
+//! Module map (see docs/architecture.md):
 //! - [`cli`]: earlyoom's command line with glibc getopt_long semantics;
 //! - [`meminfo`]: /proc/meminfo parsing and the kept-open reader;
 //! - [`decide`]: the pure per-poll decision and adaptive sleep;
@@ -40,7 +40,7 @@ use sys::Errno;
 pub const EARLYOOM_COMPAT: &str = "v1.9.0+5c3e3ea";
 
 /// Every way the daemon ends on its own; `main.rs` maps each to earlyoom's exit code
-/// (spec §2.11) and prints [`Fatal::message`] through the logger as `fatal: ...`.
+/// (docs/contract.md §2.11) and prints [`Fatal::message`] through the logger as `fatal: ...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fatal {
     /// chdir("/proc") failed (exit 4).

@@ -1,6 +1,6 @@
 //! earlyoom's four log levels, colours and `--syslog` switch, written without heap allocation.
 //!
-//! Behaviour kept from earlyoom's msg.c (spec §3.1): fatal/warn go to stderr, info/debug to
+//! Behaviour kept from earlyoom's msg.c (docs/contract.md §3.1): fatal/warn go to stderr, info/debug to
 //! stdout; colour only when that stream is a tty and `NO_COLOR` is unset (any value disables);
 //! the colour reset `\x1b[0m` follows every message, info included; plain `fprintf(stderr)`
 //! lines (banner, notices) never get colour or syslog. Each message is one write(2), so stdout

@@ -1,4 +1,4 @@
-//! The `earlyoom` binary: banner, run, and earlyoom's exit codes (spec §2.11).
+//! The `earlyoom` binary: banner, run, and earlyoom's exit codes (docs/contract.md §2.11).
 
 use earlyoom::Fatal;
 use std::process::ExitCode;

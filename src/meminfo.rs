@@ -1,4 +1,4 @@
-//! /proc/meminfo: a pure parser from bytes and a reader that keeps the file open (spec §4.1).
+//! /proc/meminfo: a pure parser from bytes and a reader that keeps the file open (docs/contract.md §4.1).
 //!
 //! earlyoom keeps /proc/meminfo open and re-reads it every poll (meminfo.c:71-94); we do the
 //! same with one `pread` at offset 0 into a fixed buffer, so a poll allocates nothing and

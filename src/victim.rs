@@ -1,6 +1,6 @@
 //! Victim selection: earlyoom's ordering as pure functions, and the scan over a proc root.
 //!
-//! The scan follows earlyoom's `find_largest_process`/`is_larger` (spec §5.1-5.3): per pid it
+//! The scan follows earlyoom's `find_largest_process`/`is_larger` (docs/contract.md §5.1-5.3): per pid it
 //! reads only what it needs, in earlyoom's order, and skips at the first failure. Deliberate
 //! differences (docs/compatibility.md): zombies are never victims, and when the daemon itself
 //! would win, the next candidate is taken instead of killing nothing.

@@ -1,7 +1,7 @@
-//! Binary-level CLI tests: earlyoom's TestCli table (spec §8.2) plus getopt, threshold, stream
-//! and exit-code cases from spec §2, §2.11 and §3, all run against the built `earlyoom` binary.
+//! Binary-level CLI tests: earlyoom's TestCli table (docs/contract.md §8.2) plus getopt, threshold, stream
+//! and exit-code cases from docs/contract.md §2, §2.11 and §3, all run against the built `earlyoom` binary.
 //!
-//! Harness semantics follow earlyoom's own `runEarlyoom` (spec §8.1): start the binary, read
+//! Harness semantics follow earlyoom's own `runEarlyoom` (docs/contract.md §8.1): start the binary, read
 //! stdout until a line starts with `mem avail: ` (10 s timeout = failure) — or, when the literal
 //! argument `-r=0` is present, just let it run ~300 ms — then sample its VmRSS and open fds,
 //! SIGKILL it (it is always our own child) and reap it. Exit code −1 means "still running,
@@ -17,18 +17,18 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_earlyoom");
 
-/// `memReport` of testsuite_cli_test.go: the first periodic report line (spec §3.2).
+/// `memReport` of testsuite_cli_test.go: the first periodic report line (docs/contract.md §3.2).
 const MEM_REPORT: &str = "mem avail: ";
-/// `startupMsg` of testsuite_cli_test.go: part of the limits banner (spec §1.1 step 13).
+/// `startupMsg` of testsuite_cli_test.go: part of the limits banner (docs/contract.md §1.1 step 13).
 const STARTUP_MSG: &str = "swap total: ";
-/// The harness gives up waiting for the first report after this long (spec §8.1).
+/// The harness gives up waiting for the first report after this long (docs/contract.md §8.1).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
-/// With `-r=0` there is no report to wait for; the harness just lets it run (spec §8.1).
+/// With `-r=0` there is no report to wait for; the harness just lets it run (docs/contract.md §8.1).
 const R0_RUN_TIME: Duration = Duration::from_millis(300);
 /// `rssMaxKiB` (testsuite_cli_test.go:67). earlyoom's harness compared pages against it
-/// (spec §8.1); we compare the real VmRSS in KiB.
+/// (docs/contract.md §8.1); we compare the real VmRSS in KiB.
 const RSS_MAX_KIB: u64 = 4096;
-/// `openFdsMax` (spec §8.1): 0, 1, 2, /proc/meminfo and one spare.
+/// `openFdsMax` (docs/contract.md §8.1): 0, 1, 2, /proc/meminfo and one spare.
 const OPEN_FDS_MAX: usize = 5;
 
 /// What the harness observed about one run.
@@ -55,14 +55,14 @@ enum Wait {
     For(Duration),
 }
 
-/// Starts the binary with `args` (argv[0] = `BIN`, which getopt diagnostics echo, spec §2.1).
+/// Starts the binary with `args` (argv[0] = `BIN`, which getopt diagnostics echo, docs/contract.md §2.1).
 fn spawn(args: &[String], no_color_unset: bool) -> Child {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // POSIXLY_CORRECT would turn off GNU argument permutation (spec §2.1).
+        // POSIXLY_CORRECT would turn off GNU argument permutation (docs/contract.md §2.1).
         .env_remove("POSIXLY_CORRECT");
     if no_color_unset {
         cmd.env_remove("NO_COLOR");
@@ -85,7 +85,7 @@ fn spawn(args: &[String], no_color_unset: bool) -> Child {
     cmd.spawn().expect("spawning the earlyoom binary")
 }
 
-/// `runEarlyoom` of testsuite_helpers.go (spec §8.1), with VmRSS read in KiB.
+/// `runEarlyoom` of testsuite_helpers.go (docs/contract.md §8.1), with VmRSS read in KiB.
 fn run_opts(args: &[String], wait: Wait, no_color_unset: bool) -> Run {
     let mut child = spawn(args, no_color_unset);
     let pid = child.id();
@@ -221,7 +221,7 @@ fn read_rss_kib(pid: u32) -> Option<(u64, u64)> {
 }
 
 /// A value from /proc/meminfo in KiB (the daemon reads the same file before parsing options,
-/// spec §1.1 step 6, so `-M`/`-S` arguments computed from it match its limits).
+/// docs/contract.md §1.1 step 6, so `-M`/`-S` arguments computed from it match its limits).
 fn meminfo_kib(key: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").expect("reading /proc/meminfo");
     let line = text
@@ -236,7 +236,7 @@ fn meminfo_kib(key: &str) -> u64 {
         .expect("meminfo value")
 }
 
-/// Expected stdout of a run (spec §8.2 columns).
+/// Expected stdout of a run (docs/contract.md §8.2 columns).
 #[derive(Clone, Copy)]
 enum Out {
     Any,
@@ -266,10 +266,10 @@ fn strings(args: &[&str]) -> Vec<String> {
 }
 
 /// VmRSS limit for this build. A release binary (~1 MiB) stays near the 2 MiB the README
-/// claims (spec §6), so the real 4096 KiB applies. An unoptimised debug binary is ~20 MiB with
+/// claims (docs/contract.md §6), so the real 4096 KiB applies. An unoptimised debug binary is ~20 MiB with
 /// debuginfo and its locked, file-backed text alone can pass 4 MiB once the regex engine is
 /// touched; there we apply the 4096 KiB limit to private memory (RssAnon) and to VmRSS the limit
-/// earlyoom's harness effectively enforced, 4096 pages = 16 MiB (spec §8.1).
+/// earlyoom's harness effectively enforced, 4096 pages = 16 MiB (docs/contract.md §8.1).
 fn check_rss(rss: Option<(u64, u64)>, errs: &mut Vec<String>) {
     let Some((vm_rss, anon)) = rss else { return };
     let (vm_limit, anon_limit) = if cfg!(debug_assertions) {
@@ -286,7 +286,7 @@ fn check_rss(rss: Option<(u64, u64)>, errs: &mut Vec<String>) {
 }
 
 /// Checks that hold for every run: the banner is the first stderr line, before option parsing
-/// (spec §1.1 step 3, §11.1); the harness's RSS and fd limits (spec §8.1).
+/// (docs/contract.md §1.1 step 3, §11.1); the harness's RSS and fd limits (docs/contract.md §8.1).
 fn common_checks(r: &Run, errs: &mut Vec<String>) {
     if r.timed_out {
         errs.push(format!(
@@ -372,7 +372,7 @@ fn assert_case(c: &Case, r: &Run) {
     }
 }
 
-/// Port of earlyoom's TestCli table, row for row (spec §8.2, testsuite_cli_test.go:69-206).
+/// Port of earlyoom's TestCli table, row for row (docs/contract.md §8.2, testsuite_cli_test.go:69-206).
 #[test]
 fn test_cli_table() {
     use Out::{Any, Contains, Empty};
@@ -463,8 +463,8 @@ fn test_cli_table() {
             report,
             &["SIGTERM when mem avail <=  1.00%"],
         ),
-        // [HEAD-only] rows (spec §5.7). Without a writable /proc/sysrq-trigger the daemon
-        // falls back to user mode (spec §1.1 step 12) and keeps running either way.
+        // [HEAD-only] rows (docs/contract.md §5.7). Without a writable /proc/sysrq-trigger the daemon
+        // falls back to user mode (docs/contract.md §1.1 step 12) and keeps running either way.
         case(&["--kernel-oom"], -1, report, &["Using kernel OOM killer"]),
         case(&["--kernel-oom", "--dryrun"], -1, report, &["dryrun"]),
     ];
@@ -476,7 +476,7 @@ fn test_cli_table() {
     }
 
     // The `-S` success rows need swap: with SwapTotal = 0 any positive -S exceeds the limit 0
-    // (spec §2.4), so earlyoom's suite only runs them on a box with swap.
+    // (docs/contract.md §2.4), so earlyoom's suite only runs them on a box with swap.
     let swap_total = meminfo_kib("SwapTotal");
     if swap_total > 0 {
         let swap2pct = (swap_total * 2 / 100).to_string();
@@ -494,7 +494,7 @@ fn test_cli_table() {
     check_all(cases);
 }
 
-/// `-h`/`-v` act when getopt reaches them, after earlier options were validated (spec §2.1).
+/// `-h`/`-v` act when getopt reaches them, after earlier options were validated (docs/contract.md §2.1).
 #[test]
 fn help_and_version_are_positional() {
     use Out::Empty;
@@ -509,7 +509,7 @@ fn help_and_version_are_positional() {
         case(&["--he"], 0, Empty, &["this help text"]),
     ]);
 
-    // `-v`: the banner is all there is (spec §2.2: "banner already printed; stdout empty").
+    // `-v`: the banner is all there is (docs/contract.md §2.2: "banner already printed; stdout empty").
     let r = run(&strings(&["-v"]));
     assert_case(&case(&["-v"], 0, Empty, &["earlyoom v"]), &r);
     assert_eq!(r.stderr.lines().count(), 1, "-v stderr: {:?}", r.stderr);
@@ -541,7 +541,7 @@ fn getopt_diagnostics() {
     ]);
 }
 
-/// Unique prefixes of long options are accepted like the full name (spec §2.1).
+/// Unique prefixes of long options are accepted like the full name (docs/contract.md §2.1).
 #[test]
 fn long_option_prefixes() {
     let report = Out::Contains(MEM_REPORT);
@@ -568,7 +568,7 @@ fn long_option_prefixes() {
 }
 
 /// Threshold and interval errors: exact texts, exit codes 14/15/16, and `fatal: -X: …` without
-/// a trailing newline (spec §2.3 step 7, §2.5, §2.11).
+/// a trailing newline (docs/contract.md §2.3 step 7, §2.5, §2.11).
 #[test]
 fn threshold_and_interval_errors() {
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
@@ -617,7 +617,7 @@ fn threshold_and_interval_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// `-S` on a swapless box is fatal, contrary to the man page (spec §2.4, §11.7).
+/// `-S` on a swapless box is fatal, contrary to the man page (docs/contract.md §2.4, §11.7).
 #[test]
 fn swap_size_without_swap_is_fatal() {
     if meminfo_kib("SwapTotal") > 0 {
@@ -634,7 +634,7 @@ fn swap_size_without_swap_is_fatal() {
     );
 }
 
-/// Other fatal paths and the term<kill warning (spec §2.1, §2.3 step 5, §2.9, §2.11).
+/// Other fatal paths and the term<kill warning (docs/contract.md §2.1, §2.3 step 5, §2.9, §2.11).
 #[test]
 fn misc_fatal_and_warnings() {
     use Out::{Contains, Empty};
@@ -658,7 +658,7 @@ fn misc_fatal_and_warnings() {
             Empty,
             &["fatal: extra argument not understood: 'xyz'\n"],
         ),
-        // `--` ends option parsing, so `-m` is a leftover operand (spec §2.1).
+        // `--` ends option parsing, so `-m` is a leftover operand (docs/contract.md §2.1).
         case(
             &["--", "-m"],
             13,
@@ -668,7 +668,7 @@ fn misc_fatal_and_warnings() {
     ]);
 }
 
-/// Bundled flags and attached arguments (spec §2.1), `-N` path checks (spec §1.1 step 12).
+/// Bundled flags and attached arguments (docs/contract.md §2.1), `-N` path checks (docs/contract.md §1.1 step 12).
 #[test]
 fn bundling_attached_args_and_hook_paths() {
     use Out::Contains;
@@ -705,7 +705,7 @@ fn bundling_attached_args_and_hook_paths() {
         ),
     ]);
 
-    // `-dp` = `-d -p`: debug output proves `d`; `p` always reports its outcome (spec §2.6),
+    // `-dp` = `-d -p`: debug output proves `d`; `p` always reports its outcome (docs/contract.md §2.6),
     // success or a "Continuing anyway" warning depending on the privileges we run with.
     let r = run(&strings(&["-dp"]));
     assert_case(&case(&["-dp"], -1, Contains("new victim"), &[]), &r);
@@ -716,7 +716,7 @@ fn bundling_attached_args_and_hook_paths() {
         r.stderr
     );
 
-    // At HEAD the self-test (and its -N warning) runs before the limits banner (spec §1.1).
+    // At HEAD the self-test (and its -N warning) runs before the limits banner (docs/contract.md §1.1).
     let r = run(&strings(&["-N", "relative"]));
     let warn = r.stderr.find("startup_selftests: -N:");
     let banner = r.stderr.find("mem total:");
@@ -727,7 +727,7 @@ fn bundling_attached_args_and_hook_paths() {
     );
 }
 
-/// With `NO_COLOR` unset and pipes (not ttys) there are no escape codes at all (spec §3.1, §6).
+/// With `NO_COLOR` unset and pipes (not ttys) there are no escape codes at all (docs/contract.md §3.1, §6).
 #[test]
 fn no_color_codes_on_pipes() {
     for (args, code) in [
@@ -752,7 +752,7 @@ fn no_color_codes_on_pipes() {
 }
 
 /// `--syslog` moves warn/info/debug/fatal to syslog from its argv position on; plain stderr
-/// lines (banner, limits) stay on stderr (spec §2.10). The reports never reach stdout, so the
+/// lines (banner, limits) stay on stderr (docs/contract.md §2.10). The reports never reach stdout, so the
 /// harness waits a fixed 1.5 s instead of for `mem avail: `.
 #[test]
 fn syslog_redirects_reports() {
@@ -777,7 +777,7 @@ fn syslog_redirects_reports() {
     assert!(errs.is_empty(), "{}", describe(&args, &errs, &r));
 }
 
-/// earlyoom's help text (spec §2.2, observed at HEAD), `{argv0}` = argv[0] as invoked.
+/// earlyoom's help text (docs/contract.md §2.2, observed at HEAD), `{argv0}` = argv[0] as invoked.
 const HELP: &str = "Usage: {argv0} [OPTION]...
 
   -m PERCENT[,KILL_PERCENT] set available memory minimum to PERCENT of total
@@ -812,7 +812,7 @@ const HELP: &str = "Usage: {argv0} [OPTION]...
   -h, --help                this help text
 ";
 
-/// `-h` prints banner + help to stderr and nothing else (spec §2.2). The port deliberately
+/// `-h` prints banner + help to stderr and nothing else (docs/contract.md §2.2). The port deliberately
 /// adds the `-P` line that earlyoom's main.c lacks (README.md:248 documents it; src/cli.rs
 /// `help_text`) and, after earlyoom's text, a section for its own options; those are
 /// tolerated, everything of earlyoom's must match byte for byte.
@@ -833,7 +833,7 @@ fn help_text_is_earlyooms() {
     assert_eq!(help, HELP.replace("{argv0}", BIN));
 }
 
-/// Startup banner and first report: exact printf shapes (spec §1.1 step 13, §3.2) and values
+/// Startup banner and first report: exact printf shapes (docs/contract.md §1.1 step 13, §3.2) and values
 /// that agree with /proc/meminfo (MemTotal and SwapTotal do not change while we run).
 #[test]
 fn banner_and_report_format() {
@@ -865,7 +865,7 @@ fn banner_and_report_format() {
 }
 
 /// `--syslog` takes effect at its argv position: warn-level notices before it still reach
-/// stderr, those after it do not (spec §2.10).
+/// stderr, those after it do not (docs/contract.md §2.10).
 #[test]
 fn syslog_applies_from_its_position() {
     const DRYRUN: &str = "dryrun mode enabled, will not kill anything\n";

@@ -149,7 +149,10 @@ fn escalation_and_an_unkillable_victim() {
     let mut d = daemon(&t, Config::default(), r);
     let t0 = d.sys.now;
     d.iterate().unwrap();
-    assert_eq!(d.sys.signals, vec![(90, libc::SIGTERM), (90, libc::SIGKILL)]);
+    assert_eq!(
+        d.sys.signals,
+        vec![(90, libc::SIGTERM), (90, libc::SIGKILL)]
+    );
     // 10 s of SIGTERM, then 2 s after the SIGKILL.
     assert!(((d.sys.now - t0) - 12.0).abs() < 0.2, "{}", d.sys.now - t0);
     assert_eq!(d.counters.kills[0], [1, 1]);
@@ -179,7 +182,10 @@ fn reaching_the_sigkill_line_while_waiting_escalates() {
     let mut d = daemon(&t, Config::default(), r);
     let t0 = d.sys.now;
     d.iterate().unwrap();
-    assert_eq!(d.sys.signals, vec![(90, libc::SIGTERM), (90, libc::SIGKILL)]);
+    assert_eq!(
+        d.sys.signals,
+        vec![(90, libc::SIGTERM), (90, libc::SIGKILL)]
+    );
     // Escalated within the first second, then the 2 s grace.
     assert!(d.sys.now - t0 < 3.5, "{}", d.sys.now - t0);
 }
@@ -235,7 +241,10 @@ fn livelock_at(cg: &Path, s: f64) {
     std::fs::write(cg.join("memory.current"), "330000000\n").unwrap();
     std::fs::write(
         cg.join("memory.events"),
-        format!("low 0\nhigh {}\nmax 0\noom 0\noom_kill 0\n", (s * 100.0) as u64),
+        format!(
+            "low 0\nhigh {}\nmax 0\noom 0\noom_kill 0\n",
+            (s * 100.0) as u64
+        ),
     )
     .unwrap();
     std::fs::write(

@@ -2,7 +2,7 @@
 //! our `victim::compile`.
 //!
 //! earlyoom compiles these patterns with glibc `regcomp(REG_EXTENDED | REG_NOSUB)` and matches
-//! them against `/proc/PID/comm` with `regexec` in the "C" locale (spec §2.9). This test runs
+//! them against `/proc/PID/comm` with `regexec` in the "C" locale (docs/contract.md §2.9). This test runs
 //! the same table of patterns and comm-like subjects through both engines, classifies every
 //! row, and pins the result so that a change on either side (a glibc upgrade, a `regex` crate
 //! bump, a change to `compile`) shows up as a failure. Calling glibc's `regcomp` here is

@@ -1,4 +1,4 @@
-//! The `-m/-s/-M/-S` threshold tuple parser (`earlyoom::cli::parse_tuple`, spec §2.3).
+//! The `-m/-s/-M/-S` threshold tuple parser (`earlyoom::cli::parse_tuple`, docs/contract.md §2.3).
 //!
 //! Input: one byte choosing the upper limit (those of -m, -s, -M and -S on a few machines),
 //! then the argument. Arguments containing NUL are skipped: argv strings cannot hold one.

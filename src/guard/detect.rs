@@ -1,7 +1,7 @@
 //! The memory.high livelock detector: pure functions of [`Sample`]s (no cgroupfs, no clock),
 //! used by the watcher (watch.rs) and by `earlyoomctl status`.
 //!
-//! Why (../shared/docs/incident.md): a cgroup pinned above memory.high with nothing it can
+//! Why (docs/incident.md): a cgroup pinned above memory.high with nothing it can
 //! reclaim (anonymous memory, no swap) is throttled in `mem_cgroup_handle_over_high` for as
 //! long as usage stays there; the kernel never OOM-kills below memory.max (cgroup-v2.rst) and
 //! system-wide killers see free RAM. A rising `high` event count alone is normal throttling
@@ -22,7 +22,7 @@ pub struct GuardConfig {
     pub stall_percent: f64,
 }
 
-/// Defaults from the lab (../shared/docs/lab-notes.md and tests/vm `livelock` /
+/// Defaults from the lab (docs/lab-notes.md and tests/vm `livelock` /
 /// `healthy-throttle`): in the livelock, full stall is ~75-80 % within seconds; healthy
 /// throttling with page cache stays near 8 %. 40 % sits far from both. A 5 s window breaks
 /// the livelock well within the 15 s goal while never acting on a momentary stall.

@@ -1,7 +1,7 @@
 //! `earlyoomctl audit`: is this box set up to survive? Findings with a severity and a
 //! one-line fix; the exit status is the worst severity (0 info/none, 1 warning, 2 critical).
 //!
-//! The checks are the lessons of ../shared/docs/incident.md: a throttle band with no swap is
+//! The checks are the lessons of docs/incident.md: a throttle band with no swap is
 //! a livelock zone unless the guard watches it; caps that sum past RAM protect nothing; the
 //! operator's way in must not be a victim; the backstop must run, be locked in memory and be
 //! protected itself; and its thresholds must be able to fire on this box.

@@ -4,7 +4,7 @@
 //! environment file (/etc/default/earlyoom) is read and split the way systemd expands
 //! `ExecStart=.../earlyoom $EARLYOOM_ARGS`: the file's value unquoted as systemd's
 //! EnvironmentFile= reader does, then split at whitespace with quotes removed and backslashes
-//! consumed (earlyoom-spec §7.1); without either, earlyoom's built-in defaults apply.
+//! consumed (docs/contract.md §7.1); without either, earlyoom's built-in defaults apply.
 
 use crate::host::Host;
 use crate::CtlError;
