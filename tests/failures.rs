@@ -29,11 +29,11 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
-fn wait_started(d: &Daemon) {
+fn wait_started(d: &Earlyoom) {
     assert!(d.wait_log("SIGKILL when mem avail", 10), "{}", d.log());
 }
 
-fn alive(d: &mut Daemon) -> bool {
+fn alive(d: &mut Earlyoom) -> bool {
     d.child.try_wait().unwrap().is_none()
 }
 
@@ -226,7 +226,7 @@ fn kills_without_pidfd_open() {
         let mut hog = spawn_hog(&format!("mib={mib}"));
         let args = base_args(&m);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut d = Daemon::start_with(&args, |cmd| deny_pidfd(cmd, open, send));
+        let mut d = Earlyoom::start_with(&args, |cmd| deny_pidfd(cmd, open, send));
         let status = wait_exit(&mut hog.child, 20)
             .unwrap_or_else(|| panic!("hog not killed:\n{}", d.log()));
         assert_eq!(status.signal(), Some(libc::SIGTERM), "{}", d.log());
@@ -254,7 +254,7 @@ fn group_kill_never_signals_the_daemons_own_group() {
     args.push("-g".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The daemon leads a new process group; the hog joins it.
-    let mut d = Daemon::start_with(&args, |cmd| {
+    let mut d = Earlyoom::start_with(&args, |cmd| {
         cmd.process_group(0);
     });
     let dpid = d.child.id() as i32;
@@ -460,32 +460,7 @@ fn a_namespace_init_gets_sigkill_at_once() {
 /// The daemon in its own mount namespace, where `dir` is mounted over /dev, so that its
 /// /dev/log is the socket the test made in `dir`.
 fn with_dev_log(cmd: &mut Command, dir: &Path) {
-    let dir = c(dir);
-    // SAFETY: plain system calls on strings that the closure owns.
-    unsafe {
-        cmd.pre_exec(move || {
-            let ok = libc::unshare(libc::CLONE_NEWNS) == 0
-                && libc::mount(
-                    c"none".as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) == 0
-                && libc::mount(
-                    dir.as_ptr(),
-                    c"/dev".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND,
-                    std::ptr::null(),
-                ) == 0;
-            if ok {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    bind_in_own_namespace(cmd, dir, c"/dev");
 }
 
 /// `--syslog` sends datagrams as syslog(3) does: `<PRI>Mmm dd hh:mm:ss earlyoom[PID]: text`,
@@ -499,7 +474,7 @@ fn syslog_lines_are_in_syslogs_format() {
     let sock = std::os::unix::net::UnixDatagram::bind(dir.path().join("log")).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut d = Daemon::start_with(&["--syslog", "--dryrun", "-m", "1", "-r", "0"], |cmd| {
+    let mut d = Earlyoom::start_with(&["--syslog", "--dryrun", "-m", "1", "-r", "0"], |cmd| {
         with_dev_log(cmd, dir.path())
     });
     let mut buf = [0u8; 4096];
@@ -541,7 +516,7 @@ fn a_log_daemon_that_stopped_reading_never_blocks_the_loop() {
     args.extend(base_args(&m));
     args.extend(["--metrics-file".into(), metrics.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut d = Daemon::start_with(&args, |cmd| with_dev_log(cmd, dir.path()));
+    let mut d = Earlyoom::start_with(&args, |cmd| with_dev_log(cmd, dir.path()));
     wait_started(&d);
     // Fill the receiver's queue from here, as a log daemon that stopped reading leaves it.
     let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
@@ -587,7 +562,7 @@ fn children_the_daemon_did_not_spawn_are_reaped() {
     let Some(_g) = exclusive_root() else {
         return;
     };
-    let mut d = Daemon::start_with(&["-r", "0", "--dryrun", "-m", "1"], |cmd| {
+    let mut d = Earlyoom::start_with(&["-r", "0", "--dryrun", "-m", "1"], |cmd| {
         let daemon = std::mem::replace(cmd, Command::new("/bin/sh"));
         cmd.args(["-c", "sleep 0.2 & exec \"$0\" \"$@\""])
             .arg(daemon.get_program())
@@ -620,7 +595,7 @@ fn a_group_victim_that_is_our_child_is_reaped() {
     let mut args = base_args(&m);
     args.push("-g".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut d = Daemon::start_with(&args, |cmd| {
+    let mut d = Earlyoom::start_with(&args, |cmd| {
         let daemon = std::mem::replace(cmd, Command::new("/bin/sh"));
         cmd.args([
             "-c",

@@ -78,13 +78,13 @@ fn confine(cmd: &mut Command, c: Confine) {
     }
 }
 
-fn start_confined(args: &[String], c: Confine) -> Daemon {
+fn start_confined(args: &[String], c: Confine) -> Earlyoom {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Daemon::start_with(&args, |cmd| confine(cmd, c))
+    Earlyoom::start_with(&args, |cmd| confine(cmd, c))
 }
 
 /// The daemon must still be running `secs` after the kill: no fault may end it.
-fn assert_still_running(d: &mut Daemon, secs: u64) {
+fn assert_still_running(d: &mut Earlyoom, secs: u64) {
     std::thread::sleep(Duration::from_secs(secs));
     assert!(
         d.child.try_wait().unwrap().is_none(),
@@ -193,7 +193,7 @@ fn hidepid_scenario(opts: &'static CStr, shown: &str) {
     args.push("-d".into());
     let out = std::fs::File::create(&table).unwrap();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut d = Daemon::start_with(&args, |cmd| {
+    let mut d = Earlyoom::start_with(&args, |cmd| {
         cmd.stdout(out);
         confine(
             cmd,
@@ -253,7 +253,7 @@ fn marker_script(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std:
 }
 
 /// The daemon has printed its startup summary (the limits), so option checks are behind it.
-fn wait_started(d: &Daemon) {
+fn wait_started(d: &Earlyoom) {
     assert!(d.wait_log("SIGKILL when mem avail", 10), "{}", d.log());
 }
 

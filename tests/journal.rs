@@ -9,13 +9,11 @@
 mod common;
 use common::*;
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,37 +64,12 @@ fn kills_are_structured_journal_entries_and_lines_carry_priorities() {
     let stream = format!("{}:{}", meta.dev(), meta.ino());
     let (mib, m) = plan();
     let mut hog = spawn_hog(&format!("mib={mib}"));
-    let run_c = CString::new(run.as_os_str().as_bytes()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_earlyoom"));
     cmd.args(base_args(&m))
         .env("JOURNAL_STREAM", &stream)
         .stdout(Stdio::null())
         .stderr(Stdio::from(w));
-    // SAFETY: plain system calls on a string the closure owns.
-    unsafe {
-        cmd.pre_exec(move || {
-            let ok = libc::unshare(libc::CLONE_NEWNS) == 0
-                && libc::mount(
-                    c"none".as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) == 0
-                && libc::mount(
-                    run_c.as_ptr(),
-                    c"/run".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND,
-                    std::ptr::null(),
-                ) == 0;
-            if ok {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    bind_in_own_namespace(&mut cmd, &run, c"/run");
     let mut daemon = cmd.spawn().unwrap();
     let status = wait_exit(&mut hog.child, 20);
     // Collect the entries until the exit entry, then the stream.

@@ -302,18 +302,18 @@ pub fn spawn_hog_with(spec: &str, setup: impl FnOnce(&mut Command)) -> (Hog, Vec
 }
 
 /// The daemon under test, its stderr collected in the background.
-pub struct Daemon {
+pub struct Earlyoom {
     pub child: Child,
     stderr: Arc<Mutex<String>>,
 }
 
-impl Daemon {
-    pub fn start(args: &[&str]) -> Daemon {
-        Daemon::start_with(args, |_| {})
+impl Earlyoom {
+    pub fn start(args: &[&str]) -> Earlyoom {
+        Earlyoom::start_with(args, |_| {})
     }
 
     /// As `start`, after `setup` adjusted the command (pre_exec steps, environment).
-    pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Daemon {
+    pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Earlyoom {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_earlyoom"));
         cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
         setup(&mut cmd);
@@ -332,7 +332,7 @@ impl Daemon {
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Daemon { child, stderr }
+        Earlyoom { child, stderr }
     }
 
     pub fn log(&self) -> String {
@@ -359,7 +359,7 @@ impl Daemon {
 }
 
 /// A daemon is never left running, whatever the test's outcome.
-impl Drop for Daemon {
+impl Drop for Earlyoom {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -419,8 +419,8 @@ pub fn base_args(m: &str) -> Vec<String> {
     .collect()
 }
 
-pub fn start(args: &[String]) -> Daemon {
-    Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+pub fn start(args: &[String]) -> Earlyoom {
+    Earlyoom::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Switching to an unprivileged uid needs root; CI runs as root.
@@ -440,4 +440,37 @@ pub fn exclusive_root() -> Option<std::sync::MutexGuard<'static, ()>> {
         return None;
     }
     Some(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The command runs in a mount namespace of its own where `src` is bind-mounted over
+/// `target` (/dev, /run): a test gives the daemon its own /dev/log or journal socket without
+/// touching the host's.
+pub fn bind_in_own_namespace(cmd: &mut Command, src: &Path, target: &'static std::ffi::CStr) {
+    use std::os::unix::ffi::OsStrExt;
+    let src = std::ffi::CString::new(src.as_os_str().as_bytes()).unwrap();
+    // SAFETY: plain system calls on strings that the closure owns or that are 'static.
+    unsafe {
+        cmd.pre_exec(move || {
+            let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(
+                    src.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) == 0;
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
 }
