@@ -190,13 +190,14 @@ dpkg-deb --root-owner-group -Zxz --build "$R" "$DEB" >&2
 T=$STAGE/transitional
 install -d "$T/DEBIAN" "$T/usr/share/doc"
 ln -s earlyoom-rs "$T/usr/share/doc/earlyoom"
+install -D -m 0644 "$PKG/debian/lintian-overrides.transitional" "$T/usr/share/lintian/overrides/earlyoom"
 cat >"$T/DEBIAN/control" <<EOF
 Package: earlyoom
 Source: earlyoom-rs ($DEBVERSION)
 Version: $TRANS_VERSION
 Architecture: all
 Maintainer: $MAINTAINER
-Installed-Size: 0
+Installed-Size: $(du -sk --exclude=DEBIAN "$T" | cut -f1)
 Depends: earlyoom-rs (>= $DEBVERSION)
 Section: oldlibs
 Priority: optional
@@ -207,7 +208,9 @@ ${HOMEPAGE_FIELD}Description: transitional package for earlyoom-rs
  admin left it. It can be removed or purged afterwards; earlyoom-rs keeps
  working.
 EOF
-chmod 0644 "$T/DEBIAN/control"
+(cd "$T" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
+	xargs -0 md5sum) >"$T/DEBIAN/md5sums"
+chmod 0644 "$T/DEBIAN/control" "$T/DEBIAN/md5sums"
 find "$T" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 TRANS_DEB=$OUTDIR/earlyoom_${DEBVERSION}_all.deb
 dpkg-deb --root-owner-group -Zxz --build "$T" "$TRANS_DEB" >&2
