@@ -185,8 +185,8 @@ dpkg-deb --root-owner-group -Zxz --build "$R" "$DEB" >&2
 # The transitional package: Debian's earlyoom is upgraded to it instead of being removed,
 # so that package's maintainer scripts only ever run with "upgrade" (they do nothing
 # then) and its postrm purge, which would disable earlyoom.service (ours, same name), never
-# runs; purging this one later runs no script at all. It ships nothing but its doc
-# directory, a symlink to ours (same source, and it depends on us).
+# runs; purging this one later disables nothing. It ships nothing but its doc directory,
+# a symlink to ours (same source, and it depends on us), and a postrm for the rollback.
 T=$STAGE/transitional
 install -d "$T/DEBIAN" "$T/usr/share/doc"
 ln -s earlyoom-rs "$T/usr/share/doc/earlyoom"
@@ -211,6 +211,7 @@ EOF
 (cd "$T" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
 	xargs -0 md5sum) >"$T/DEBIAN/md5sums"
 chmod 0644 "$T/DEBIAN/control" "$T/DEBIAN/md5sums"
+install -m 0755 "$PKG/debian/transitional.postrm" "$T/DEBIAN/postrm"
 find "$T" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 TRANS_DEB=$OUTDIR/earlyoom_${DEBVERSION}_all.deb
 dpkg-deb --root-owner-group -Zxz --build "$T" "$TRANS_DEB" >&2

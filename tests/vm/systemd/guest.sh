@@ -384,14 +384,16 @@ sleep 1
 init_kept=changed
 [ "$(md5sum </etc/init.d/earlyoom 2>/dev/null)" = "$INIT_SUM" ] && init_kept=kept
 leftover=$(ls /etc/default/earlyoom.dpkg-backup* /etc/init.d/earlyoom.dpkg-backup* /var/lib/earlyoom-rs 2>/dev/null | tr '\n' ' ')
-check failed_unpack "install exit $rc ($(echo "$out" | grep -m1 -o 'trying to overwrite [^,]*')); init script $init_kept; backups left: ${leftover:-none}; $(admin_state)" \
+check failed_unpack "install exit $rc ($(echo "$out" | grep -m1 -o 'trying to overwrite [^,]*')); earlyoom $(pkg_status earlyoom), earlyoom-rs $(pkg_status earlyoom-rs); init script $init_kept; backups left: ${leftover:-none}; $(admin_state)" \
 	'[ "$rc" != 0 ] && admin_kept && [ "$init_kept" = kept ] && [ -z "$leftover" ] && enablement_kept'
 dpkg -P sdlab-blocker >/dev/null 2>&1 </dev/null
-documented_install
+# Run again, with -f: apt refuses a plain re-run while the first one's packages are
+# half-installed ("Unmet dependencies. Try 'apt --fix-broken install'").
+documented_install -f
 sleep 1
 init_kept=changed
 [ "$(md5sum </etc/init.d/earlyoom 2>/dev/null)" = "$INIT_SUM" ] && init_kept=kept
-check failed_unpack_retry "install again: exit $rc, prompts $(echo "$out" | grep -c 'conffile prompt'); init script $init_kept; $(admin_state)" \
+check failed_unpack_retry "install again (-f): exit $rc $(echo "$out" | grep -m1 '^E:'), prompts $(echo "$out" | grep -c 'conffile prompt'); init script $init_kept; $(admin_state)" \
 	'[ "$rc" = 0 ] && no_prompt && admin_kept && [ "$init_kept" = kept ] && enabled && active && echo "$VER" | grep -q "earlyoom v0"'
 
 # Case upgrade: the installed package upgraded to a rebuild of itself with a higher
@@ -415,7 +417,7 @@ STALE_SUM=$(md5sum </etc/default/earlyoom.dpkg-backup)
 out=$(dpkg -i /tmp/earlyoom-rs-up.deb </dev/null 2>&1)
 rc=$?
 r1=$(admin_kept && echo kept || echo replaced)
-sed -i 's/^Version: \(.*\)+sdlab1$/\1+sdlab2/' /tmp/up/DEBIAN/control
+sed -i 's/^\(Version: .*\)+sdlab1$/\1+sdlab2/' /tmp/up/DEBIAN/control
 dpkg-deb -b /tmp/up /tmp/earlyoom-rs-up2.deb >/dev/null 2>&1
 out2=$(dpkg -i /tmp/earlyoom-rs-up2.deb </dev/null 2>&1)
 rc2=$?
