@@ -98,6 +98,7 @@ admin_state() {
 	VER=$(/usr/bin/earlyoom -v 2>&1 | head -n1)
 	echo "admin default $kept ($(grep '^EARLYOOM_ARGS' /etc/default/earlyoom 2>/dev/null | cut -c1-40)); is-enabled $EN; is-active $AC; $VER; /etc/default: $(ls /etc/default | grep earlyoom | tr '\n' ' ')"
 }
+ver() { /usr/bin/earlyoom -v 2>&1 | head -n1; }
 admin_kept() { [ -f /etc/default/earlyoom ] && [ "$(md5sum </etc/default/earlyoom)" = "$ADMIN_SUM" ]; }
 enabled() { [ "$(systemctl is-enabled earlyoom.service 2>&1)" = enabled ]; }
 # The unit's enablement as recorded on disk (systemctl is-enabled needs the unit file,
@@ -343,7 +344,7 @@ PID=$(mainpid)
 exe=$(readlink "/proc/$PID/exe")
 j=$(journal_since "$T_REPL" | grep -m1 'sending SIGTERM when mem avail')
 check replace_runs_ours "MainPID $PID exe $exe; $(admin_state); $j" \
-	'[ "$exe" = /usr/bin/earlyoom ] && echo "$VER" | grep -q "earlyoom v0" && active && enabled &&
+	'[ "$exe" = /usr/bin/earlyoom ] && ver | grep -q "earlyoom v0" && active && enabled &&
 	 echo "$j" | grep -q "7.00%"'
 check replace_avoid_regex "the quoted --avoid regex reached the daemon" \
 	'journal_has "$T_REPL" "Will avoid killing process names that match regex .(^|/)(init|sshd)\$."'
@@ -394,7 +395,7 @@ sleep 1
 init_kept=changed
 [ "$(md5sum </etc/init.d/earlyoom 2>/dev/null)" = "$INIT_SUM" ] && init_kept=kept
 check failed_unpack_retry "install again (-f): exit $rc $(echo "$out" | grep -m1 '^E:'), prompts $(echo "$out" | grep -c 'conffile prompt'); init script $init_kept; $(admin_state)" \
-	'[ "$rc" = 0 ] && no_prompt && admin_kept && [ "$init_kept" = kept ] && enabled && active && echo "$VER" | grep -q "earlyoom v0"'
+	'[ "$rc" = 0 ] && no_prompt && admin_kept && [ "$init_kept" = kept ] && enabled && active && ver | grep -q "earlyoom v0"'
 
 # Case upgrade: the installed package upgraded to a rebuild of itself with a higher
 # version (the daemon is restarted on the new binary; the admin's files stay).
@@ -456,7 +457,7 @@ rc=$?
 wait_for 20 active
 isum=$(md5sum </etc/init.d/earlyoom 2>/dev/null | cut -d' ' -f1)
 check rollback "apt-get install --allow-downgrades Debian's: exit $rc, prompts $(echo "$out" | grep -c -e 'conffile prompt' -e 'What would you like'); earlyoom $(pkg_status earlyoom), earlyoom-rs $(pkg_status earlyoom-rs); init script $([ "$isum" = 456a2d9c00f91f1150802aa9da1ed936 ] && echo "Debian's" || echo "$isum"); $(admin_state)" \
-	'[ "$rc" = 0 ] && no_prompt && admin_kept && enabled && active && echo "$VER" | grep -q "v1.7" &&
+	'[ "$rc" = 0 ] && no_prompt && admin_kept && enabled && active && ver | grep -q "v1.7" &&
 	 [ "$isum" = 456a2d9c00f91f1150802aa9da1ed936 ] && [ -x /etc/init.d/earlyoom ]'
 check rollback_debian_reads_admin_default "Debian's daemon: $(journal_since "$T_RB" | grep -m1 'sending SIGTERM when')" \
 	'journal_since "$T_RB" | grep -q "sending SIGTERM when mem <=  7.00%"'
