@@ -246,6 +246,7 @@ systemctl daemon-reload
 restart_with "-r 0 -m 20 -N /usr/local/sbin/sdlab-hook"
 T_HOG2=$T_RESTART
 nprops=$(systemctl show earlyoom.service -p PrivateNetwork -p RestrictAddressFamilies | tr '\n' ' ')
+log "security with hooks-no-network.conf: $(systemd-analyze security earlyoom.service --no-pager 2>&1 | tail -n 1)"
 sleep 1
 timeout 150 /lab/hog
 hog2=$?
