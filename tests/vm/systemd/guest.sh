@@ -126,6 +126,33 @@ check unit_verify "systemd-analyze verify: ${v:-no output}" '[ -z "$v" ]'
 check man_page "/usr/share/man/man1/earlyoom.1.gz: $(zcat /usr/share/man/man1/earlyoom.1.gz 2>/dev/null | grep -c '^\.SH') sections" \
 	'zcat /usr/share/man/man1/earlyoom.1.gz | grep -q "^\.SH EXIT STATUS"'
 log "security: $(systemd-analyze security earlyoom.service --no-pager 2>&1 | tail -n 1)"
+# Every file of ours that the man page, the unit, /etc/default/earlyoom, NEWS.Debian and
+# the examples point an admin to exists (roff's \- read as -), and the man page has what
+# an admin looks for: earlyoomctl(1), ENVIRONMENT (NO_COLOR), the hooks' sandbox.
+refs=$( {
+	zcat /usr/share/man/man1/earlyoom.1.gz | sed 's/\\-/-/g'
+	cat /lib/systemd/system/earlyoom.service /etc/default/earlyoom /usr/share/doc/earlyoom-rs/examples/* 2>/dev/null
+	zcat /usr/share/doc/earlyoom-rs/NEWS.Debian.gz 2>/dev/null
+} | grep -o '/usr/share/doc/earlyoom-rs/[A-Za-z0-9._/-]*[A-Za-z0-9]' | sort -u)
+missing=
+for r in $refs; do [ -e "$r" ] || missing="$missing $r"; done
+man_txt=$(zcat /usr/share/man/man1/earlyoom.1.gz)
+man_has=
+echo "$man_txt" | grep -q '^\.BR earlyoomctl (1)' || man_has="$man_has no-earlyoomctl(1)"
+echo "$man_txt" | grep -q '^\.SH ENVIRONMENT' || man_has="$man_has no-ENVIRONMENT"
+echo "$man_txt" | grep -q 'NO_COLOR' || man_has="$man_has no-NO_COLOR"
+echo "$man_txt" | grep -q '^\.SH HOOKS' || man_has="$man_has no-hooks-section"
+beside=$(grep -c 'beside this file' /lib/systemd/system/earlyoom.service)
+check doc_paths "$(echo "$refs" | wc -w) doc paths named, missing:${missing:- none}; man page:${man_has:- complete}; unit 'beside this file': $beside" \
+	'[ -z "$missing" ] && [ -z "$man_has" ] && [ "$beside" = 0 ]'
+# The package's relations are versioned and the copyright names the crates earlyoomctl
+# links statically.
+rel=$(dpkg-deb -f /lab/earlyoom-rs.deb Provides Conflicts Replaces | tr '\n' ' ')
+crates=
+for c in clap procfs rustix regex libc; do grep -qw "$c" /usr/share/doc/earlyoom-rs/copyright || crates="$crates $c"; done
+check deb_metadata "$rel; copyright lacks:${crates:- none}" \
+	'echo "$rel" | grep -q "Conflicts: earlyoom (<<" && echo "$rel" | grep -q "Replaces: earlyoom (<<" &&
+	 echo "$rel" | grep -q "Provides: earlyoom (=" && [ -z "$crates" ]'
 
 # The running process under its hardening.
 PID=$(mainpid)
