@@ -110,7 +110,12 @@ find "$LAYOUT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 python3 "$HERE/check-oci.py" "$LAYOUT" "$VERSION" >&2 || die "the layout failed its check"
 if command -v umoci >/dev/null; then
+	# A second, independent reader: umoci verifies every digest while it unpacks.
 	umoci stat --image "$LAYOUT:$VERSION" >&2 || die "umoci stat rejects the layout"
+	umoci unpack --rootless --image "$LAYOUT:$VERSION" "$STAGE/bundle" >/dev/null ||
+		die "umoci unpack rejects the layout"
+	cmp -s "$STAGE/bundle/rootfs/usr/bin/earlyoom" "$R/usr/bin/earlyoom" ||
+		die "umoci unpacked another /usr/bin/earlyoom than the one packed"
 elif command -v skopeo >/dev/null; then
 	skopeo inspect "oci:$LAYOUT:$VERSION" >&2 || die "skopeo inspect rejects the layout"
 fi
