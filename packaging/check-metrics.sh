@@ -53,7 +53,7 @@ grep -q '^earlyoom_dryrun 1$' "$FILE" || { echo "earlyoom_dryrun is not 1 under 
 # without them is still accepted, the rule then never fires). When present, their shape.
 echo "== metrics a newer daemon adds (present or absent)"
 for m in earlyoom_build_info earlyoom_log_lines_dropped_total; do
-	if grep -q "^$m[{ ]" "$FILE"; then echo "ok $m"; else echo "absent $m (an older daemon)"; fi
+	if grep -q "^${m}[{ ]" "$FILE"; then echo "ok $m"; else echo "absent $m (an older daemon)"; fi
 done
 if grep -q '^earlyoom_build_info[{ ]' "$FILE" &&
 	! grep -Eq '^earlyoom_build_info\{([^}]*,)?version="[^"]+"[^}]*\} 1$' "$FILE"; then
