@@ -190,7 +190,6 @@ dpkg-deb --root-owner-group -Zxz --build "$R" "$DEB" >&2
 T=$STAGE/transitional
 install -d "$T/DEBIAN" "$T/usr/share/doc"
 ln -s earlyoom-rs "$T/usr/share/doc/earlyoom"
-install -D -m 0644 "$PKG/debian/lintian-overrides.transitional" "$T/usr/share/lintian/overrides/earlyoom"
 cat >"$T/DEBIAN/control" <<EOF
 Package: earlyoom
 Source: earlyoom-rs ($DEBVERSION)
@@ -208,9 +207,8 @@ ${HOMEPAGE_FIELD}Description: transitional package for earlyoom-rs
  admin left it. It can be removed or purged afterwards; earlyoom-rs keeps
  working.
 EOF
-(cd "$T" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
-	xargs -0 md5sum) >"$T/DEBIAN/md5sums"
-chmod 0644 "$T/DEBIAN/control" "$T/DEBIAN/md5sums"
+# md5sums only lists regular files, and a symlink is all this package has: none.
+chmod 0644 "$T/DEBIAN/control"
 install -m 0755 "$PKG/debian/transitional.postrm" "$T/DEBIAN/postrm"
 find "$T" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 TRANS_DEB=$OUTDIR/earlyoom_${DEBVERSION}_all.deb
