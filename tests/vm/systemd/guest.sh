@@ -425,8 +425,12 @@ init_kept=changed
 check failed_unpack_retry "install again (-f): exit $rc $(echo "$out" | grep -m1 '^E:'), prompts $(echo "$out" | grep -c 'conffile prompt'); init script $init_kept; $(admin_state)" \
 	'[ "$rc" = 0 ] && no_prompt && admin_kept && [ "$init_kept" = kept ] && enabled && active && ver | grep -q "earlyoom v0"'
 
-# Case upgrade: the installed package upgraded to a rebuild of itself with a higher
-# version (the daemon is restarted on the new binary; the admin's files stay).
+# Case upgrade: after a takeover, the package upgraded to a rebuild of itself with a
+# higher version (the daemon is restarted on the new binary; the admin's files stay).
+# From a fresh takeover, so that no earlier case's loss shows up here.
+reset_all
+debian_with_admin_edit
+documented_install
 rm -rf /tmp/up
 dpkg-deb -R /lab/earlyoom-rs.deb /tmp/up
 sed -i 's/^Version: .*/&+sdlab1/' /tmp/up/DEBIAN/control
@@ -437,25 +441,6 @@ rc=$?
 wait_for 20 active
 check upgrade "dpkg -i $(pkg_status earlyoom-rs): exit $rc; MainPID $PIDU0 -> $(mainpid); $(admin_state)" \
 	'[ "$rc" = 0 ] && no_prompt && admin_kept && enabled && active && [ "$(mainpid)" != "$PIDU0" ]'
-
-# Case stale_backup: a /etc/default/earlyoom.dpkg-backup from long ago (another tool, an
-# old failed install) must neither replace the live file on a reinstall or an upgrade nor
-# be overwritten.
-printf '%s\n' '# a stale backup (systemd lab)' 'EARLYOOM_ARGS="-r 5 -m 3"' >/etc/default/earlyoom.dpkg-backup
-STALE_SUM=$(md5sum </etc/default/earlyoom.dpkg-backup)
-out=$(dpkg -i /tmp/earlyoom-rs-up.deb </dev/null 2>&1)
-rc=$?
-r1=$(admin_kept && echo kept || echo replaced)
-sed -i 's/^\(Version: .*\)+sdlab1$/\1+sdlab2/' /tmp/up/DEBIAN/control
-dpkg-deb -b /tmp/up /tmp/earlyoom-rs-up2.deb >/dev/null 2>&1
-out2=$(dpkg -i /tmp/earlyoom-rs-up2.deb </dev/null 2>&1)
-rc2=$?
-stale=gone
-[ -f /etc/default/earlyoom.dpkg-backup ] && stale=changed
-[ "$(md5sum </etc/default/earlyoom.dpkg-backup 2>/dev/null)" = "$STALE_SUM" ] && stale=untouched
-check stale_backup "reinstall exit $rc: admin default $r1; upgrade exit $rc2; stale backup $stale; $(admin_state)" \
-	'[ "$rc" = 0 ] && [ "$rc2" = 0 ] && [ "$r1" = kept ] && admin_kept && [ "$stale" = untouched ] && enabled && active'
-rm -f /etc/default/earlyoom.dpkg-backup
 
 # Cases takeover_remove, takeover_purge: removing earlyoom-rs (with apt, which takes the
 # transitional package along) keeps the admin's file and stops the daemon; purging then
@@ -471,6 +456,27 @@ rc=$?
 left=$(ls -d /etc/default/earlyoom* /etc/init.d/earlyoom* /var/lib/earlyoom-rs \
 	/etc/systemd/system/multi-user.target.wants/earlyoom.service 2>/dev/null | tr '\n' ' ')
 check takeover_purge "apt-get purge: exit $rc; left: ${left:-nothing}" '[ "$rc" = 0 ] && [ -z "$left" ]'
+
+# Case stale_backup: a /etc/default/earlyoom.dpkg-backup from long ago (another tool, an
+# old failed install) must neither replace the live file on a reinstall or an upgrade nor
+# be overwritten. From a fresh takeover again; the upgrade is to the rebuild made for
+# "upgrade".
+reset_all
+debian_with_admin_edit
+documented_install
+printf '%s\n' '# a stale backup (systemd lab)' 'EARLYOOM_ARGS="-r 5 -m 3"' >/etc/default/earlyoom.dpkg-backup
+STALE_SUM=$(md5sum </etc/default/earlyoom.dpkg-backup)
+out=$(dpkg -i /lab/earlyoom-rs.deb </dev/null 2>&1)
+rc=$?
+r1=$(admin_kept && echo kept || echo replaced)
+out2=$(dpkg -i /tmp/earlyoom-rs-up.deb </dev/null 2>&1)
+rc2=$?
+stale=gone
+[ -f /etc/default/earlyoom.dpkg-backup ] && stale=changed
+[ "$(md5sum </etc/default/earlyoom.dpkg-backup 2>/dev/null)" = "$STALE_SUM" ] && stale=untouched
+check stale_backup "reinstall exit $rc: admin default $r1; upgrade exit $rc2; stale backup $stale; $(admin_state)" \
+	'[ "$rc" = 0 ] && [ "$rc2" = 0 ] && [ "$r1" = kept ] && admin_kept && [ "$stale" = untouched ] && enabled && active'
+rm -f /etc/default/earlyoom.dpkg-backup
 
 # Case rollback: back to Debian's earlyoom after the takeover, non-interactively, as
 # NEWS.Debian says (apt-get install --allow-downgrades of Debian's .deb); the admin's
