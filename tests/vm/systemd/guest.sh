@@ -493,7 +493,7 @@ isum=$(md5sum </etc/init.d/earlyoom 2>/dev/null | cut -d' ' -f1)
 check rollback "apt-get install --allow-downgrades Debian's: exit $rc, prompts $(echo "$out" | grep -c -e 'conffile prompt' -e 'What would you like'); earlyoom $(pkg_status earlyoom), earlyoom-rs $(pkg_status earlyoom-rs); init script $([ "$isum" = 456a2d9c00f91f1150802aa9da1ed936 ] && echo "Debian's" || echo "$isum"); $(admin_state)" \
 	'[ "$rc" = 0 ] && no_prompt && admin_kept && enabled && active && ver | grep -q "v1.7" &&
 	 [ "$isum" = 456a2d9c00f91f1150802aa9da1ed936 ] && [ -x /etc/init.d/earlyoom ]'
-check rollback_debian_reads_admin_default "Debian's daemon: $(journal_since "$T_RB" | grep -m1 'sending SIGTERM when')" \
+check rollback_debian_reads_admin_default "Debian's daemon: $(journal_since "$T_RB" | grep -m1 'sending SIGTERM when mem <=' || echo 'no banner of earlyoom 1.7')" \
 	'journal_since "$T_RB" | grep -q "sending SIGTERM when mem <=  7.00%"'
 
 # Case single_deb_purge: earlyoom-rs installed alone (dpkg -i) over Debian's, which is
