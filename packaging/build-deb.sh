@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds earlyoom-rs_<version>-<revision>_amd64.deb with dpkg-deb from the release binary
-# and the files under packaging/ (no cargo-deb, no debhelper). Prints the .deb's path as
-# its last line.
+# and the files under packaging/ (no cargo-deb, no debhelper), and beside it the
+# transitional package earlyoom_<version>-<revision>_all.deb (version 1:<version>-<revision>)
+# that takes Debian's earlyoom over in place (see packaging/README.md). Prints the
+# transitional package's path, then the .deb's path as its last line.
 #
 #   packaging/build-deb.sh [--binary PATH] [--out DIR] [--no-build]
 #
@@ -9,7 +11,9 @@
 #                  built first with cargo build --release unless --no-build)
 #   --out DIR      where the .deb goes (default: ${CARGO_TARGET_DIR:-target}/debian)
 #
-# Version: Cargo.toml's package version; Debian revision from DEB_REVISION (default 1).
+# Version: Cargo.toml's package version; the Debian revision is the top entry's of
+# debian/changelog when its upstream part is Cargo.toml's version (else 1); DEB_REVISION
+# overrides it. EARLYOOM_RS_HOMEPAGE, when set, becomes the Homepage: field.
 # Needs dpkg-deb, dpkg-shlibdeps and objcopy (apt-get install dpkg-dev binutils). Runs as any user (file
 # ownership in the archive is root:root through --root-owner-group).
 set -euo pipefail
@@ -38,7 +42,16 @@ done
 
 VERSION=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1)
 [ -n "$VERSION" ] || die "no version in Cargo.toml"
-DEBVERSION=$VERSION-${DEB_REVISION:-1}
+CHANGELOG_VERSION=$(sed -n '1s/^earlyoom-rs (\([^)]*\)).*/\1/p' "$PKG/debian/changelog")
+if [ -z "${DEB_REVISION:-}" ]; then
+	DEB_REVISION=1
+	[ "${CHANGELOG_VERSION%-*}" != "$VERSION" ] || DEB_REVISION=${CHANGELOG_VERSION##*-}
+fi
+DEBVERSION=$VERSION-$DEB_REVISION
+# The transitional package outranks every Debian earlyoom with its epoch, so apt never
+# "upgrades" it back to Debian's behind the admin's back; a rollback is an explicit
+# downgrade (NEWS.Debian says how).
+TRANS_VERSION=1:$DEBVERSION
 ARCH=$(dpkg --print-architecture)
 MAINTAINER=$(sed -n 's/^ -- \(.*>\)  .*/\1/p' "$PKG/debian/changelog" | head -n1)
 # Reproducible: every timestamp is the changelog's date unless SOURCE_DATE_EPOCH is set.
@@ -55,6 +68,25 @@ CTL=$(dirname "$BIN")/earlyoomctl
 [ -x "$CTL" ] || die "no earlyoomctl beside $BIN (cargo build --release builds both)"
 "$BIN" -v 2>&1 | grep -q "earlyoom v$VERSION" ||
 	die "$BIN does not say earlyoom v$VERSION (stale build?)"
+
+# /etc/default/earlyoom is Debian 1.7's file byte for byte: dpkg then keeps an admin's
+# edits silently on the takeover and on a rollback (old and new versions equal, nothing
+# to ask). An edit here would bring the conffile prompt back; our examples go to
+# default/examples instead.
+DEBIAN_DEFAULT_MD5=2234751f3f30d3adb51be3e99bedafe9
+[ "$(md5sum <"$PKG/default/earlyoom" | cut -d' ' -f1)" = "$DEBIAN_DEFAULT_MD5" ] ||
+	die "default/earlyoom is no longer Debian 1.7's file (md5 $DEBIAN_DEFAULT_MD5); put new examples in default/examples"
+# debian/copyright names every crate the binaries link statically.
+if command -v cargo >/dev/null && CRATES=$(cd "$ROOT" && cargo tree --offline -e normal,no-proc-macro \
+	--prefix none -f '{p}' 2>/dev/null | awk '$1 != "earlyoom-rs" { print $1 }' | sort -u) &&
+	[ -n "$CRATES" ]; then
+	for c in $CRATES; do
+		grep -Eq "(^|[ ,])$c([ ,(]|$)" "$PKG/debian/copyright" ||
+			die "debian/copyright does not name the crate $c, which the binaries link"
+	done
+else
+	echo "build-deb.sh: cargo tree unavailable, debian/copyright's crate list not checked" >&2
+fi
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
@@ -74,10 +106,15 @@ gzip -9n <"$PKG/man/earlyoom.1" >"$R/usr/share/man/man1/earlyoom.1.gz"
 gzip -9n <"$PKG/man/earlyoomctl.1" >"$R/usr/share/man/man1/earlyoomctl.1.gz"
 install -m 0644 "$PKG/debian/copyright" "$DOC/copyright"
 gzip -9n <"$PKG/debian/changelog" >"$DOC/changelog.Debian.gz"
+gzip -9n <"$PKG/debian/NEWS" >"$DOC/NEWS.Debian.gz"
 install -m 0644 "$PKG/systemd/metrics.conf.example" "$DOC/examples/metrics.conf"
+install -m 0644 "$PKG/systemd/hooks-no-network.conf" "$DOC/examples/hooks-no-network.conf"
+install -m 0644 "$PKG/default/examples" "$DOC/examples/default-earlyoom"
+install -D -m 0644 "$PKG/systemd/earlyoom.catalog" "$R/usr/lib/systemd/catalog/earlyoom.catalog"
 install -m 0644 "$PKG/prometheus/earlyoom-alerts.yml" "$DOC/examples/earlyoom-alerts.yml"
 install -D -m 0644 "$PKG/debian/lintian-overrides" "$R/usr/share/lintian/overrides/earlyoom-rs"
-chmod 0644 "$R/usr/share/man/man1/earlyoom.1.gz" "$R/usr/share/man/man1/earlyoomctl.1.gz" "$DOC/changelog.Debian.gz"
+chmod 0644 "$R/usr/share/man/man1/earlyoom.1.gz" "$R/usr/share/man/man1/earlyoomctl.1.gz" \
+	"$DOC/changelog.Debian.gz" "$DOC/NEWS.Debian.gz"
 
 # Control area: control (with shlibs-derived Depends), conffiles, md5sums, scripts.
 C=$R/DEBIAN
@@ -107,6 +144,9 @@ DEPENDS=$(cd "$STAGE/src" && dpkg-shlibdeps -O "$R/usr/bin/earlyoom" "$R/usr/bin
 	sed -n 's/^shlibs:Depends=//p')
 [ -n "$DEPENDS" ] || die "dpkg-shlibdeps found no dependencies"
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$R" | cut -f1)
+HOMEPAGE_FIELD=
+[ -z "${EARLYOOM_RS_HOMEPAGE:-}" ] || HOMEPAGE_FIELD="Homepage: $EARLYOOM_RS_HOMEPAGE
+"
 cat >"$C/control" <<EOF
 Package: earlyoom-rs
 Version: $DEBVERSION
@@ -115,12 +155,12 @@ Maintainer: $MAINTAINER
 Installed-Size: $INSTALLED_SIZE
 Pre-Depends: init-system-helpers (>= 1.54~)
 Depends: $DEPENDS
-Provides: earlyoom
-Conflicts: earlyoom
-Replaces: earlyoom
+Provides: earlyoom (= $TRANS_VERSION)
+Conflicts: earlyoom (<< 1:0~)
+Replaces: earlyoom (<< 1:0~)
 Section: admin
 Priority: optional
-Description: early OOM daemon (memory-safe drop-in replacement for earlyoom)
+${HOMEPAGE_FIELD}Description: early OOM daemon (memory-safe drop-in replacement for earlyoom)
  earlyoom checks the amount of available memory and free swap up to 10 times
  a second and, when both are below a threshold (10 % by default), kills the
  largest process, before the kernel's OOM killer would act and before the
@@ -141,4 +181,37 @@ find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mkdir -p "$OUTDIR"
 DEB=$OUTDIR/earlyoom-rs_${DEBVERSION}_$ARCH.deb
 dpkg-deb --root-owner-group -Zxz --build "$R" "$DEB" >&2
+
+# The transitional package: Debian's earlyoom is upgraded to it instead of being removed,
+# so that package's maintainer scripts only ever run with "upgrade" (they do nothing
+# then) and its postrm purge, which would disable earlyoom.service (ours, same name), never
+# runs; purging this one later disables nothing. It ships nothing but its doc directory,
+# a symlink to ours (same source, and it depends on us), and a postrm for the rollback.
+T=$STAGE/transitional
+install -d "$T/DEBIAN" "$T/usr/share/doc"
+ln -s earlyoom-rs "$T/usr/share/doc/earlyoom"
+cat >"$T/DEBIAN/control" <<EOF
+Package: earlyoom
+Source: earlyoom-rs ($DEBVERSION)
+Version: $TRANS_VERSION
+Architecture: all
+Maintainer: $MAINTAINER
+Installed-Size: $(du -sk --exclude=DEBIAN "$T" | cut -f1)
+Depends: earlyoom-rs (>= $DEBVERSION)
+Section: oldlibs
+Priority: optional
+${HOMEPAGE_FIELD}Description: transitional package for earlyoom-rs
+ This package moves an installation of Debian's earlyoom to earlyoom-rs, a
+ memory-safe drop-in replacement, without removing it: the unit
+ earlyoom.service stays enabled as it was, /etc/default/earlyoom stays as the
+ admin left it. It can be removed or purged afterwards; earlyoom-rs keeps
+ working.
+EOF
+# md5sums only lists regular files, and a symlink is all this package has: none.
+chmod 0644 "$T/DEBIAN/control"
+install -m 0755 "$PKG/debian/transitional.postrm" "$T/DEBIAN/postrm"
+find "$T" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+TRANS_DEB=$OUTDIR/earlyoom_${DEBVERSION}_all.deb
+dpkg-deb --root-owner-group -Zxz --build "$T" "$TRANS_DEB" >&2
+echo "$TRANS_DEB"
 echo "$DEB"

@@ -49,6 +49,22 @@ for m in earlyoom_kills_total earlyoom_last_kill_timestamp_seconds earlyoom_mem_
 	if grep -q "^$m[{ ]" "$FILE"; then echo "ok $m"; else echo "MISSING $m"; fail=1; fi
 done
 grep -q '^earlyoom_dryrun 1$' "$FILE" || { echo "earlyoom_dryrun is not 1 under --dryrun"; fail=1; }
+# Families a newer daemon adds (EarlyoomDroppingLogLines uses the counter; a daemon
+# without them is still accepted, the rule then never fires). When present, their shape.
+echo "== metrics a newer daemon adds (present or absent)"
+for m in earlyoom_build_info earlyoom_log_lines_dropped_total; do
+	if grep -q "^${m}[{ ]" "$FILE"; then echo "ok $m"; else echo "absent $m (an older daemon)"; fi
+done
+if grep -q '^earlyoom_build_info[{ ]' "$FILE" &&
+	! grep -Eq '^earlyoom_build_info\{([^}]*,)?version="[^"]+"[^}]*\} 1$' "$FILE"; then
+	echo "earlyoom_build_info is not 1 with a version label: $(grep '^earlyoom_build_info' "$FILE")"
+	fail=1
+fi
+if grep -q '^earlyoom_log_lines_dropped_total[{ ]' "$FILE" &&
+	! grep -q '^# TYPE earlyoom_log_lines_dropped_total counter$' "$FILE"; then
+	echo "earlyoom_log_lines_dropped_total is not typed counter"
+	fail=1
+fi
 echo "== promtool check rules / test rules"
 promtool check rules "$PKG/prometheus/earlyoom-alerts.yml" || fail=1
 (cd "$PKG/prometheus" && promtool test rules earlyoom-alerts.test.yml) || fail=1
