@@ -116,6 +116,7 @@ pub fn priority(level: crate::log::Level) -> u8 {
     match level {
         Level::Fatal => 3,
         Level::Warn => 4,
+        Level::LowReport => 6,
         Level::Info => 6,
         Level::Debug => 7,
     }

@@ -20,6 +20,10 @@ static COLOR: [AtomicU8; 2] = [AtomicU8::new(0), AtomicU8::new(0)];
 pub enum Level {
     Fatal,
     Warn,
+    /// The memory report printed while memory is low: earlyoom's warn() (stderr, yellow,
+    /// LOG_WARNING with --syslog), but a report, so the journal gets it at info priority and
+    /// `journalctl -p warning` shows the kills, not the reports.
+    LowReport,
     Info,
     Debug,
 }
@@ -212,7 +216,7 @@ fn compose(
     if SYSLOG.load(Ordering::Relaxed) {
         let prio = match level {
             Level::Fatal => libc::LOG_ERR,
-            Level::Warn => libc::LOG_WARNING,
+            Level::Warn | Level::LowReport => libc::LOG_WARNING,
             Level::Info => libc::LOG_INFO,
             Level::Debug => libc::LOG_DEBUG,
         };
@@ -221,7 +225,7 @@ fn compose(
         return;
     }
     let fd = match level {
-        Level::Fatal | Level::Warn => 2,
+        Level::Fatal | Level::Warn | Level::LowReport => 2,
         Level::Info | Level::Debug => 1,
     };
     let journal = crate::journal::stream(fd);
@@ -233,7 +237,7 @@ fn compose(
     if color {
         line.push(match level {
             Level::Fatal => b"\x1b[31m",
-            Level::Warn => b"\x1b[33m",
+            Level::Warn | Level::LowReport => b"\x1b[33m",
             Level::Debug => b"\x1b[2m",
             Level::Info => b"",
         });

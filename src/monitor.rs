@@ -137,7 +137,7 @@ impl<S: Sys> Daemon<S> {
     /// Memory is at or below a line: say so, then relieve it by the configured way. Returns
     /// the last meminfo read.
     fn relieve(&mut self, m: &MemInfo, action: Action) -> Result<MemInfo, Fatal> {
-        crate::warn!("{}", Report(m));
+        crate::log::emit(crate::log::Level::LowReport, format_args!("{}", Report(m)));
         let l = &self.settings.limits;
         if action == Action::Kill {
             crate::warn!(
