@@ -169,17 +169,82 @@ pub fn descendants(root: &CgroupRoot, f: &mut Files) -> Option<u64> {
     parse_keyed(f.read(&root.0, "cgroup.stat").ok()?, "nr_descendants")
 }
 
+/// When a watcher walks the cgroup tree again: every DISCOVERY_INTERVAL_S whatever happens,
+/// and within a second or two of a cgroup being created or removed, which the root's
+/// cgroup.stat `nr_descendants` shows (read only when a walk is allowed at all, not on every
+/// poll). The livelock guard and the headroom watcher each keep one.
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    /// When the tree was last walked, and how many cgroups it had then.
+    last: f64,
+    descendants: Option<u64>,
+    /// Walk again as soon as REDISCOVERY_MIN_S allows, whatever the count says: after a walk
+    /// that a count change caused (systemd writes memory.high just after the mkdir, so that
+    /// walk may have come too early to see it), and when a watcher asks ([`Discovery::soon`]).
+    walk_soon: bool,
+}
+
+/// How often the tree is walked again for new or removed cgroups, or for a limit set on an
+/// existing one, whatever else happens.
+pub const DISCOVERY_INTERVAL_S: f64 = 10.0;
+/// A change in the number of cgroups walks the tree at once, but not more often than this:
+/// a box that starts and stops services or app scopes all the time must not walk its whole
+/// tree on every poll.
+pub const REDISCOVERY_MIN_S: f64 = 1.0;
+
+impl Default for Discovery {
+    fn default() -> Discovery {
+        Discovery {
+            last: f64::NEG_INFINITY,
+            descendants: None,
+            walk_soon: false,
+        }
+    }
+}
+
+impl Discovery {
+    /// Whether to walk the tree under `root` now; if so, it counts as walked.
+    pub fn due(&mut self, now: f64, root: &CgroupRoot, f: &mut Files) -> bool {
+        if now < self.last + REDISCOVERY_MIN_S {
+            return false;
+        }
+        let descendants = descendants(root, f);
+        let walk = now >= self.last + DISCOVERY_INTERVAL_S
+            || self.walk_soon
+            || descendants != self.descendants;
+        if walk {
+            // The first walk is not a change; a later count change earns one more walk.
+            self.walk_soon = self.descendants.is_some() && descendants != self.descendants;
+            self.last = now;
+            self.descendants = descendants;
+        }
+        walk
+    }
+
+    /// Walk again as soon as allowed (a watched cgroup went away, and may come back).
+    pub fn soon(&mut self) {
+        self.walk_soon = true;
+    }
+}
+
 /// Why the guard cannot work under `root`, or Ok if it is a cgroup v2 hierarchy with the
 /// memory controller and PSI.
 pub fn check_v2(root: &CgroupRoot) -> Result<(), String> {
+    check_memory_v2(root)?;
+    if !root.0.join("memory.pressure").exists() && !Path::new("/proc/pressure/memory").exists() {
+        return Err("the kernel has no PSI (CONFIG_PSI off or psi=0)".into());
+    }
+    Ok(())
+}
+
+/// Why nothing can be watched under `root`, or Ok if it is a cgroup v2 hierarchy with the
+/// memory controller (what `--cgroup-headroom` needs; the guard needs PSI as well).
+pub fn check_memory_v2(root: &CgroupRoot) -> Result<(), String> {
     let shown = root.0.display();
     let controllers = std::fs::read_to_string(root.0.join("cgroup.controllers"))
         .map_err(|_| format!("{shown} is not a cgroup v2 mount (cgroup v1 or hybrid hierarchy)"))?;
     if !controllers.split_whitespace().any(|c| c == "memory") {
         return Err(format!("the memory controller is not available in {shown}"));
-    }
-    if !root.0.join("memory.pressure").exists() && !Path::new("/proc/pressure/memory").exists() {
-        return Err("the kernel has no PSI (CONFIG_PSI off or psi=0)".into());
     }
     Ok(())
 }

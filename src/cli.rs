@@ -60,6 +60,12 @@ pub struct Config {
     pub livelock_stall_percent: Option<f64>,
     /// `--metrics-file PATH`: node_exporter textfile (not in earlyoom).
     pub metrics_file: Option<Vec<u8>>,
+    /// `--cgroup-headroom PERCENT[,KILL_PERCENT]` (not in earlyoom).
+    pub cgroup_headroom: Option<Tuple>,
+    /// `--cgroup-kill`.
+    pub cgroup_kill: bool,
+    /// `--storm-guard`.
+    pub storm_guard: bool,
 }
 
 impl Default for Config {
@@ -87,6 +93,9 @@ impl Default for Config {
             livelock_window_s: None,
             livelock_stall_percent: None,
             metrics_file: None,
+            cgroup_headroom: None,
+            cgroup_kill: false,
+            storm_guard: false,
         }
     }
 }
@@ -129,6 +138,9 @@ enum Opt {
     LivelockWindow,
     LivelockStall,
     MetricsFile,
+    CgroupHeadroom,
+    CgroupKill,
+    StormGuard,
 }
 
 /// earlyoom's short option string.
@@ -215,6 +227,24 @@ const LONG: &[LongOpt] = &[
         has_arg: true,
         opt: Opt::MetricsFile,
     },
+    // Nor "c".
+    LongOpt {
+        name: "cgroup-headroom",
+        has_arg: true,
+        opt: Opt::CgroupHeadroom,
+    },
+    LongOpt {
+        name: "cgroup-kill",
+        has_arg: false,
+        opt: Opt::CgroupKill,
+    },
+    // "--s" is ambiguous in earlyoom already (--sort-by-rss, --syslog); "--so" and "--sy"
+    // stay unique, "--st" is ours.
+    LongOpt {
+        name: "storm-guard",
+        has_arg: false,
+        opt: Opt::StormGuard,
+    },
 ];
 
 /// earlyoom's `-h` text (main.c:322-357) with the `-P` line earlyoom forgot; `{}` is argv[0].
@@ -263,6 +293,17 @@ earlyoom-rs additions:
   --livelock-stall PERCENT  minimum memory.pressure full stall (default 40)
   --metrics-file PATH       write Prometheus metrics for node_exporter's
                             textfile collector to PATH (atomically)
+  --cgroup-headroom PERCENT[,KILL_PERCENT]
+                            for every cgroup with a memory.max: SIGTERM the
+                            largest process inside it once its headroom (free
+                            plus reclaimable) is at or below PERCENT of
+                            memory.max, SIGKILL at KILL_PERCENT (default
+                            PERCENT/2)
+  --cgroup-kill             kill a victim's whole cgroup (cgroup.kill) when it
+                            is a service or scope, or has memory.oom.group set
+  --storm-guard             when kills do not bring memory back and the
+                            victims share a parent, process group or cgroup,
+                            kill that source and all it spawned
 ",
     );
     s
@@ -503,6 +544,27 @@ impl Parser<'_> {
                 self.cfg.livelock_stall_percent =
                     Some(bounded("--livelock-stall", arg, 1.0, 100.0)?);
             }
+            Opt::CgroupHeadroom => {
+                // -m's rules (KILL defaults to PERCENT/2, KILL above PERCENT raises PERCENT),
+                // percent of memory.max, at most 100; a bad value is exit 17.
+                let (t, warning) = parse_tuple(arg, 100).map_err(|err| Fatal::Option {
+                    opt: "--cgroup-headroom",
+                    err,
+                })?;
+                if t.term.is_nan() || t.kill.is_nan() {
+                    return Err(Fatal::Option {
+                        opt: "--cgroup-headroom",
+                        err: format!("invalid number '{}'", String::from_utf8_lossy(arg)),
+                    });
+                }
+                if let Some(w) = warning {
+                    self.events
+                        .push(Event::Warn(format!("--cgroup-headroom: {w}").into_bytes()));
+                }
+                self.cfg.cgroup_headroom = Some(t);
+            }
+            Opt::CgroupKill => self.cfg.cgroup_kill = true,
+            Opt::StormGuard => self.cfg.storm_guard = true,
         }
         Ok(Step::Continue)
     }

@@ -46,7 +46,8 @@ pub fn decide(m: &MemInfo, l: &Limits) -> Action {
 }
 
 /// Fastest plausible RAM fill rate, KiB per ms (~6000 MiB/s, "stress -m 4" in earlyoom).
-const MEM_FILL_RATE: i64 = 6000;
+pub const MEM_FILL_RATE_KIB_PER_MS: u64 = 6000;
+const MEM_FILL_RATE: i64 = MEM_FILL_RATE_KIB_PER_MS as i64;
 /// Fastest plausible swap fill rate, KiB per ms (~800 MiB/s, zram).
 const SWAP_FILL_RATE: i64 = 800;
 

@@ -33,6 +33,12 @@ pub enum Kind {
     Livelock,
     /// A kill failed, or the victim did not exit.
     Failed,
+    /// `--cgroup-headroom` acted on a cgroup (its line; the kill follows as [`Kind::Kill`]).
+    Cgroup,
+    /// `--storm-guard` acted on the source of a fork storm.
+    Storm,
+    /// Memory at or below a line and nothing signalled: the reason.
+    NoKill,
 }
 
 impl Kind {
@@ -43,6 +49,9 @@ impl Kind {
             Kind::Exited => "3f453d48ea7d4407b56a7dfceb8045f4",
             Kind::Livelock => "8224d432749d4992b1e90d5010d14a89",
             Kind::Failed => "f6fb3f976fd94e1aa057fe3f6d54de42",
+            Kind::Cgroup => "93052f5225a54a9d8e4b963fbc3eed73",
+            Kind::Storm => "b9794046a1384201ac207a4fa1e7d26e",
+            Kind::NoKill => "e7fbb661014b4e3898e55b83279f90d2",
         }
     }
 }

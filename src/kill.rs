@@ -255,13 +255,7 @@ impl Killer {
             }
             return Ok(Outcome::Probed);
         }
-        if let Some(pre) = self.cfg.pre_hook.as_deref() {
-            crate::debug!(
-                "going to invoke program before killing: {}\n",
-                String::from_utf8_lossy(pre)
-            );
-            hooks::run_program(sys, pre, v.into(), PREHOOK_WAIT_MS);
-        }
+        self.pre_hook(sys, v);
         let outcome = if self.cfg.dryrun {
             crate::warn!("dryrun, not actually sending any signal\n");
             Outcome::DryRun
@@ -288,7 +282,19 @@ impl Killer {
         Ok(outcome)
     }
 
-    /// earlyoom's "no victim" case of `kill_process` (kill.c:657-664).
+    /// `-P` for `v`, before anything is sent to it (or to its cgroup or subtree).
+    pub fn pre_hook(&mut self, sys: &mut impl Sys, v: &Victim) {
+        if let Some(pre) = self.cfg.pre_hook.as_deref() {
+            crate::debug!(
+                "going to invoke program before killing: {}\n",
+                String::from_utf8_lossy(pre)
+            );
+            hooks::run_program(sys, pre, v.into(), PREHOOK_WAIT_MS);
+        }
+    }
+
+    /// earlyoom's "no victim" case of `kill_process` (kill.c:657-664), without its sleep
+    /// (the caller says why there was no victim first, then sleeps the second).
     pub fn no_victim(&mut self, sys: &mut impl Sys) {
         crate::warn!("Could not find a process to kill. Sleeping 1 second.\n");
         if self.cfg.notify {
@@ -297,7 +303,6 @@ impl Killer {
                 b"Error: Could not find a process to kill. Sleeping 1 second.",
             );
         }
-        sys.sleep_ms(1000);
     }
 
     /// Proves the victim is still the process the scan chose, and takes a pidfd for it.
@@ -607,7 +612,7 @@ impl Killer {
     }
 
     /// `-n` and `-N` after a kill attempt; in dry-run at most once per whole second.
-    fn notify_killed(&mut self, sys: &mut impl Sys, v: &Victim) {
+    pub fn notify_killed(&mut self, sys: &mut impl Sys, v: &Victim) {
         if self.cfg.dryrun {
             let sec = sys.now() as i64;
             if sec == self.last_notify_sec {

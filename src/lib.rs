@@ -13,6 +13,7 @@
 //! - [`metrics`]: the node_exporter textfile (not in earlyoom);
 //! - [`log`], [`sys`]: output and syscalls without allocation.
 
+pub mod act;
 pub mod cfmt;
 pub mod cgroup;
 pub mod cli;
@@ -26,11 +27,14 @@ pub mod meminfo;
 pub mod metrics;
 pub mod monitor;
 pub mod proc;
+pub mod scope;
 pub mod seam;
 pub mod settings;
 pub mod startup;
+pub mod storm;
 pub mod sys;
 pub mod victim;
+pub mod whole;
 
 use sys::Errno;
 

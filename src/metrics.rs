@@ -20,14 +20,68 @@ pub enum Reason {
     Memory,
     /// The livelock guard.
     Livelock,
+    /// `--cgroup-headroom`: a capped cgroup at or below its line.
+    Cgroup,
+    /// `--storm-guard`: the source of a fork storm.
+    Storm,
 }
 
 impl Reason {
+    pub const ALL: [Reason; 4] = [
+        Reason::Memory,
+        Reason::Livelock,
+        Reason::Cgroup,
+        Reason::Storm,
+    ];
+
     /// The `reason` label of `earlyoom_kills_total` (and of journal entries).
     pub fn label(self) -> &'static str {
         match self {
             Reason::Memory => "memory",
             Reason::Livelock => "livelock",
+            Reason::Cgroup => "cgroup",
+            Reason::Storm => "storm",
+        }
+    }
+}
+
+/// Why memory was at or below a line and nothing was signalled (`earlyoom_no_kill_total`,
+/// and the `no kill:` lines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoKill {
+    /// `--dryrun`.
+    DryRun,
+    /// No process may be chosen: every one is ignored, protected, or the daemon.
+    NoneEligible,
+    /// The chosen process exited, or left its cgroup, before it was signalled.
+    Replaced,
+    /// Memory recovered while the victim was being chosen.
+    Recovered,
+    /// The only candidates were sent SIGKILL and have not exited (stuck in the kernel).
+    Stuck,
+    /// A cgroup (or the only victims in it) is protected: `--cgroup-kill` refused it.
+    CgroupProtected,
+}
+
+impl NoKill {
+    pub const ALL: [NoKill; 6] = [
+        NoKill::DryRun,
+        NoKill::NoneEligible,
+        NoKill::Replaced,
+        NoKill::Recovered,
+        NoKill::Stuck,
+        NoKill::CgroupProtected,
+    ];
+
+    /// The `why` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            NoKill::DryRun => "dryrun",
+            NoKill::NoneEligible => "none_eligible",
+            NoKill::Replaced => "replaced",
+            NoKill::Recovered => "recovered",
+            NoKill::Stuck => "stuck",
+            NoKill::CgroupProtected => "cgroup_protected",
         }
     }
 }
@@ -35,8 +89,15 @@ impl Reason {
 /// What the daemon counts; updated by the kill path and the loop.
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
-    /// [reason][0 = SIGTERM, 1 = SIGKILL]
-    pub kills: [[u64; 2]; 2],
+    /// [reason as in Reason::ALL][0 = SIGTERM, 1 = SIGKILL]
+    pub kills: [[u64; 2]; 4],
+    /// [why as in NoKill::ALL]
+    pub no_kill: [u64; 6],
+    /// `--cgroup-headroom`: capped cgroups watched, and how many are at or below the line.
+    pub capped_cgroups: u64,
+    pub low_cgroups: u64,
+    /// `--storm-guard`: storms broken.
+    pub storms: u64,
     pub last_kill_unix: f64,
     pub last_victim: crate::proc::Text,
     pub last_scan_seconds: f64,
@@ -47,14 +108,18 @@ pub struct Counters {
 impl Counters {
     /// Records one signal actually sent (dry runs send nothing and count nothing).
     pub fn signal_sent(&mut self, reason: Reason, sig: i32, victim: &[u8]) {
-        let r = match reason {
-            Reason::Memory => 0,
-            Reason::Livelock => 1,
-        };
+        let r = reason as usize;
         let s = usize::from(sig == libc::SIGKILL);
         self.kills[r][s] += 1;
         self.last_kill_unix = unix_now();
         self.last_victim.set(victim);
+    }
+}
+
+impl Counters {
+    /// Counts one kill not made.
+    pub fn not_killed(&mut self, why: NoKill) {
+        self.no_kill[why as usize] += 1;
     }
 }
 
@@ -113,7 +178,7 @@ impl MetricsFile {
             "# HELP earlyoom_kills_total Signals sent to victims, by signal and reason."
         );
         let _ = writeln!(b, "# TYPE earlyoom_kills_total counter");
-        for (ri, reason) in [Reason::Memory, Reason::Livelock].into_iter().enumerate() {
+        for (ri, reason) in Reason::ALL.into_iter().enumerate() {
             for (si, sig) in ["SIGTERM", "SIGKILL"].into_iter().enumerate() {
                 let _ = writeln!(
                     b,
@@ -224,6 +289,40 @@ impl MetricsFile {
         let _ = writeln!(b, "# HELP earlyoom_livelock_trips_total Times the livelock guard found a cgroup livelocked.");
         let _ = writeln!(b, "# TYPE earlyoom_livelock_trips_total counter");
         let _ = writeln!(b, "earlyoom_livelock_trips_total {}", c.livelock_trips);
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_no_kill_total Times memory was at or below a line and nothing was signalled, by reason."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_no_kill_total counter");
+        for (i, why) in NoKill::ALL.into_iter().enumerate() {
+            let _ = writeln!(
+                b,
+                "earlyoom_no_kill_total{{why=\"{}\"}} {}",
+                why.label(),
+                c.no_kill[i]
+            );
+        }
+        let gauges = [
+            (
+                "earlyoom_capped_cgroups",
+                "Cgroups with a finite memory.max that --cgroup-headroom watches.",
+                c.capped_cgroups,
+            ),
+            (
+                "earlyoom_low_cgroups",
+                "Watched cgroups at or below their --cgroup-headroom line at the last poll.",
+                c.low_cgroups,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(b, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_storms_total Fork storms the storm guard broke (their source killed)."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_storms_total counter");
+        let _ = writeln!(b, "earlyoom_storms_total {}", c.storms);
         &self.buf
     }
 

@@ -3,16 +3,21 @@
 //! → sleep. Startup is startup.rs; every side effect goes through the [`Sys`] seam, so tests
 //! drive [`Daemon::iterate`] with a recorder and a fake clock.
 
+use crate::act::Explained;
 use crate::cfmt::pct;
+use crate::cgroup::CgroupRoot;
 use crate::decide::{decide, sleep_time_ms, Action};
 use crate::guard::{Guard, Trip};
 use crate::journal::{Fields, Kind};
 use crate::kill::{Killer, Outcome, Signal, Watch};
 use crate::meminfo::{self, MemInfo, Report};
-use crate::metrics::{Counters, Metrics, Reason};
+use crate::metrics::{Counters, Metrics, NoKill, Reason};
 use crate::proc::ProcRoot;
+use crate::proc::Text;
+use crate::scope::Scopes;
 use crate::seam::Sys;
 use crate::settings::Settings;
+use crate::storm::Storms;
 use crate::victim::{Scanner, Victim};
 use crate::Fatal;
 
@@ -39,6 +44,16 @@ pub struct Daemon<S: Sys> {
     pub metrics: Option<Metrics>,
     /// What the metrics file reports.
     pub counters: Counters,
+    /// `--cgroup-headroom`, when active.
+    pub scopes: Option<Scopes>,
+    /// `--storm-guard`: the last kills.
+    pub storms: Option<Storms>,
+    /// Where cgroup v2 is mounted (`--cgroup-kill`, the storm guard's cgroup source).
+    pub cgroup_root: CgroupRoot,
+    /// The daemon's own cgroup, as /proc/self/cgroup gives it (never killed whole).
+    pub my_cgroup: Text,
+    /// The rate limit of the "no kill" lines.
+    pub explained: Explained,
     report_countdown_ms: i64,
 }
 
@@ -59,6 +74,11 @@ impl<S: Sys> Daemon<S> {
             guard: None,
             metrics: None,
             counters: Counters::default(),
+            scopes: None,
+            storms: None,
+            cgroup_root: CgroupRoot::default(),
+            my_cgroup: Text::new(),
+            explained: Explained::default(),
             report_countdown_ms: 0,
         }
     }
@@ -78,6 +98,10 @@ impl<S: Sys> Daemon<S> {
         c.livelocked_cgroups = self.guard.as_ref().map_or(0, |g| {
             g.watched.iter().filter(|w| w.tracker.suspicious()).count() as u64
         });
+        if let Some(s) = self.scopes.as_ref() {
+            c.capped_cgroups = s.capped.len() as u64;
+            c.low_cgroups = s.low as u64;
+        }
         let now = self.sys.now();
         f.write(now, c, m, &self.settings.limits, self.settings.kill.dryrun);
     }
@@ -121,11 +145,21 @@ impl<S: Sys> Daemon<S> {
             if let Some((i, trip)) = trip {
                 self.break_livelock(i, &trip)?;
             }
+            let low = self
+                .scopes
+                .as_mut()
+                .and_then(|s| s.check(now, m.swap_free_kib));
+            if let Some(low) = low {
+                self.relieve_cgroup(low)?;
+            }
         }
         if self.metrics.as_ref().is_some_and(Metrics::due) {
             self.write_metrics(&last);
         }
-        let ms = sleep_time_ms(&last, &self.settings.limits);
+        let mut ms = sleep_time_ms(&last, &self.settings.limits);
+        if let Some(s) = self.scopes.as_ref() {
+            ms = s.max_sleep_ms(ms);
+        }
         crate::debug!("adaptive sleep time: {} ms\n", ms);
         self.report_countdown_ms -= i64::from(ms);
         if let Some(f) = self.metrics.as_mut() {
@@ -164,31 +198,71 @@ impl<S: Sys> Daemon<S> {
         let last = self.mem.read()?;
         if decide(&last, &self.settings.limits) == Action::None {
             crate::warn!("memory situation has recovered while selecting victim\n");
+            self.counters.not_killed(NoKill::Recovered);
+        } else if let Some(v) = sel.victim.as_ref() {
+            self.kill(v, Signal::of(action), Reason::Memory, None)?;
         } else {
-            self.kill(sel.victim.as_ref(), Signal::of(action), Reason::Memory)?;
+            self.killer.no_victim(&mut self.sys);
+            let line = match action {
+                Action::Kill => "SIGKILL",
+                _ => "SIGTERM",
+            };
+            self.explain_no_victim(None, line, &sel.skipped);
+            self.sys.sleep_ms(1000);
         }
         Ok(last)
     }
 
-    /// Kills `victim` (None: earlyoom's "could not find a process") for `reason`, counting
-    /// what is sent and keeping the metrics file fresh meanwhile; remembers a victim that
-    /// SIGKILL did not end.
-    fn kill(&mut self, victim: Option<&Victim>, sig: Signal, reason: Reason) -> Result<(), Fatal> {
-        let Some(v) = victim else {
-            self.killer.no_victim(&mut self.sys);
-            return Ok(());
+    /// Kills `v` for `reason` (for cgroup `scope` of the headroom watcher, whose headroom
+    /// then decides the escalation), counting what is sent and keeping the metrics file
+    /// fresh meanwhile; remembers a victim that SIGKILL did not end. With `--storm-guard`
+    /// a victim that continues a storm has its source killed instead, and with
+    /// `--cgroup-kill` a victim in a workload cgroup takes its whole cgroup with it.
+    pub(crate) fn kill(
+        &mut self,
+        v: &Victim,
+        sig: Signal,
+        reason: Reason,
+        scope: Option<usize>,
+    ) -> Result<(), Fatal> {
+        let record = match self.storms.is_some() && reason != Reason::Livelock {
+            true => Some(self.kill_record(v)),
+            false => None,
         };
+        if let Some(r) = record.as_ref() {
+            if self.break_storm(v, r)? {
+                return Ok(());
+            }
+        }
+        if self.settings.cgroup_kill && self.kill_whole_cgroup(v, reason)? {
+            if let (Some(s), Some(r)) = (self.storms.as_mut(), record) {
+                s.record(r);
+            }
+            return Ok(());
+        }
         let mut watch = Waiting {
             mem: &mut self.mem,
             settings: &self.settings,
             metrics: &mut self.metrics,
             counters: &mut self.counters,
+            scope: self.scopes.as_mut().zip(scope),
             reason,
             comm: v.comm.as_bytes(),
         };
         let outcome = self
             .killer
             .kill(&mut self.sys, v, sig, reason, &mut watch)?;
+        match outcome {
+            Outcome::Replaced => self.counters.not_killed(NoKill::Replaced),
+            Outcome::DryRun => self.counters.not_killed(NoKill::DryRun),
+            _ => {}
+        }
+        if !matches!(outcome, Outcome::Replaced | Outcome::Failed(_)) {
+            self.explained.reset();
+            if let (Some(s), Some(r)) = (self.storms.as_mut(), record) {
+                s.record(r);
+            }
+        }
         if let Outcome::DidNotExit { sigkilled: true } = outcome {
             crate::warn!(
                 "process {} did not exit after SIGKILL; passing over it from now on\n",
@@ -213,27 +287,7 @@ impl<S: Sys> Daemon<S> {
         let shown = path
             .strip_prefix(&guard.root.0)
             .map_or(path.clone(), |p| std::path::Path::new("/").join(p));
-        let pids = crate::cgroup::procs(&path);
-        let mut sel = self.scan(Some(&pids))?;
-        // The victim must still be a member when it is signalled: cgroup.procs was read
-        // before the scan chose. It is a member if its pid is in the cgroup's list read now
-        // and the pinned process was there before and after that read (then the pid in the
-        // list is that process, not a newcomer with its number). This holds whatever
-        // namespace /proc/PID/cgroup would show the paths relative to.
-        if let Some(v) = sel.victim.take() {
-            let member = v.still_itself()
-                && crate::cgroup::procs(&path).binary_search(&v.pid).is_ok()
-                && v.still_itself();
-            if member {
-                sel.victim = Some(v);
-            } else {
-                crate::warn!(
-                    "livelock guard: process {} left cgroup {} since it was chosen, not signalling it\n",
-                    v.pid,
-                    shown.display()
-                );
-            }
-        }
+        let sel = self.victim_in(&path, &shown, "livelock guard")?;
         let s = &trip.sample;
         let mib = |b: u64| b as f64 / 1048576.0;
         let max = s
@@ -283,7 +337,7 @@ impl<S: Sys> Daemon<S> {
         );
         self.counters.livelock_trips += 1;
         if let Some(v) = sel.victim.as_ref() {
-            self.kill(Some(v), Signal::Term, Reason::Livelock)?;
+            self.kill(v, Signal::Term, Reason::Livelock, None)?;
         }
         Ok(())
     }
@@ -316,6 +370,8 @@ struct Waiting<'a> {
     settings: &'a Settings,
     metrics: &'a mut Option<Metrics>,
     counters: &'a mut Counters,
+    /// The headroom watcher and the cgroup a kill is for: its headroom decides escalation.
+    scope: Option<(&'a mut Scopes, usize)>,
     reason: Reason,
     comm: &'a [u8],
 }
@@ -332,7 +388,13 @@ impl Watch for Waiting<'_> {
                 self.settings.kill.dryrun,
             );
         }
-        Ok((m, decide(&m, &self.settings.limits)))
+        let action = match self.scope.as_mut() {
+            Some((s, i)) => s
+                .resample(*i, m.swap_free_kib)
+                .map_or(Action::None, |(_, _, a)| a),
+            None => decide(&m, &self.settings.limits),
+        };
+        Ok((m, action))
     }
 
     fn sent(&mut self, sig: Signal) {

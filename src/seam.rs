@@ -53,6 +53,8 @@ pub trait Sys {
     fn spawn(&mut self, p: Program<'_>, wait_ms: i32) -> Option<i32>;
     /// Reaps hooks (and other children) that have ended.
     fn reap(&mut self);
+    /// Writes `value` to a cgroup control file (`cgroup.kill`, `cgroup.freeze`).
+    fn write_control(&mut self, path: &[u8], value: &[u8]) -> Result<(), Errno>;
 }
 
 /// The real kernel.
@@ -103,5 +105,8 @@ impl Sys for RealSys {
     }
     fn reap(&mut self) {
         self.children.reap()
+    }
+    fn write_control(&mut self, path: &[u8], value: &[u8]) -> Result<(), Errno> {
+        sys::write_file(path, value).map_err(|(_, e)| e)
     }
 }

@@ -6,6 +6,7 @@
 use crate::cli::Config;
 use crate::decide::Limits;
 use crate::guard::GuardConfig;
+use crate::scope::HeadroomConfig;
 use crate::sys;
 use crate::victim::{compile, Matchers, Options};
 use crate::Fatal;
@@ -39,6 +40,12 @@ pub struct Settings {
     pub guard: Option<GuardConfig>,
     /// `--metrics-file`.
     pub metrics_file: Option<Vec<u8>>,
+    /// `--cgroup-headroom`.
+    pub headroom: Option<HeadroomConfig>,
+    /// `--cgroup-kill`.
+    pub cgroup_kill: bool,
+    /// `--storm-guard`.
+    pub storm_guard: bool,
 }
 
 /// What making the settings has to say, each at its place in earlyoom's startup
@@ -113,6 +120,12 @@ impl Settings {
                 stall_percent: cfg.livelock_stall_percent.unwrap_or(defaults.stall_percent),
             }),
             metrics_file: cfg.metrics_file.clone(),
+            headroom: cfg.cgroup_headroom.map(|t| HeadroomConfig {
+                term_percent: t.term,
+                kill_percent: t.kill,
+            }),
+            cgroup_kill: cfg.cgroup_kill,
+            storm_guard: cfg.storm_guard,
         };
         Ok((settings, notices))
     }

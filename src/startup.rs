@@ -69,13 +69,58 @@ impl<S: Sys> Daemon<S> {
                     self.killer
                         .kill(&mut self.sys, v, Signal::Probe, Reason::Memory, &mut none)?;
                 }
-                None => self.killer.no_victim(&mut self.sys),
+                None => {
+                    self.killer.no_victim(&mut self.sys);
+                    self.sys.sleep_ms(1000);
+                }
             }
         }
         for w in hook_warnings {
             crate::log::emit_bytes(crate::log::Level::Warn, w.as_bytes());
         }
         Ok(())
+    }
+
+    /// `--cgroup-headroom`, `--cgroup-kill`, `--storm-guard`: one line each on what is on,
+    /// or why it is inactive.
+    pub fn start_scopes(&mut self) {
+        let root = self.cgroup_root.clone();
+        let dir = crate::proc::ProcDir::open(&self.root)
+            .and_then(|d| d.open_pid(sys::getpid(), &mut sys::CPath::new()));
+        if let Ok(me) = dir {
+            me.cgroup(&mut self.my_cgroup);
+        }
+        if let Some(cfg) = self.settings.headroom {
+            match crate::scope::Scopes::new(root.clone(), cfg) {
+                Ok(s) => {
+                    crate::plain!(
+                        "cgroup headroom: watching cgroups with a finite memory.max under {} (SIGTERM at {}%, SIGKILL at {}% of memory.max)\n",
+                        root.0.display(),
+                        pct(cfg.term_percent),
+                        pct(cfg.kill_percent)
+                    );
+                    self.scopes = Some(s);
+                }
+                Err(why) => crate::warn!("cgroup headroom: inactive: {}\n", why),
+            }
+        }
+        if self.settings.cgroup_kill {
+            match crate::cgroup::check_memory_v2(&root) {
+                Ok(()) => crate::plain!(
+                    "cgroup kill: a victim in a service or scope cgroup, or in one with memory.oom.group set, takes its whole cgroup with it\n"
+                ),
+                Err(why) => crate::warn!("cgroup kill: inactive: {}\n", why),
+            }
+        }
+        if self.settings.storm_guard {
+            crate::plain!(
+                "storm guard: when {} kills within {} s hit processes younger than {} s that share a parent, process group or cgroup, that source is killed instead\n",
+                crate::storm::STORM_KILLS,
+                crate::storm::STORM_WINDOW_S,
+                crate::storm::STORM_YOUNG_S
+            );
+            self.storms = Some(crate::storm::Storms::default());
+        }
     }
 
     /// The limits banner (main.c:434-445), plain stderr.
@@ -168,6 +213,7 @@ pub fn main(args: &[OsString]) -> Result<(), Fatal> {
             Err(why) => crate::warn!("livelock guard: inactive: {}\n", why),
         }
     }
+    d.start_scopes();
     if let Some(p) = d.settings.metrics_file.as_deref() {
         let file = MetricsFile::new(std::path::Path::new(OsStr::from_bytes(p)));
         d.metrics = Some(Metrics::new(file, d.settings.report_interval_ms));

@@ -326,6 +326,11 @@ pub fn chdir(path: &CStr) -> Result<(), Errno> {
     again(|| rustix::process::chdir(path))
 }
 
+/// USER_HZ: the unit of stat's start time (proc(5)).
+pub fn clock_ticks() -> u64 {
+    rustix::param::clock_ticks_per_second()
+}
+
 /// The page size in KiB (stat's RSS is in pages).
 pub fn page_kib() -> i64 {
     (rustix::param::page_size() / 1024) as i64

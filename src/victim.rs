@@ -228,6 +228,67 @@ pub struct Selection {
     /// The daemon itself would have won (earlyoom's "selected myself" case); we logged it and
     /// took the best other process instead.
     pub skipped_self: bool,
+    /// Why the processes looked at were passed over. Exact when there is no victim (then no
+    /// process lost a comparison, every one was judged on every rule): the "no kill" line
+    /// says why nothing could be chosen.
+    pub skipped: SkipCounts,
+}
+
+/// Processes a scan looked at, and how many each rule passed over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SkipCounts {
+    pub seen: u32,
+    pub init_or_kthreadd: u32,
+    pub root_user: u32,
+    pub kernel_thread: u32,
+    pub zombie: u32,
+    pub ignored: u32,
+    pub protected: u32,
+    pub myself: u32,
+    pub unkillable: u32,
+    pub unreadable: u32,
+}
+
+impl SkipCounts {
+    pub fn add(&mut self, s: Skip) {
+        let n = match s {
+            Skip::InitOrKthreadd => &mut self.init_or_kthreadd,
+            Skip::RootUser => &mut self.root_user,
+            Skip::KernelThread => &mut self.kernel_thread,
+            Skip::Zombie => &mut self.zombie,
+            Skip::Ignored => &mut self.ignored,
+            Skip::Protected => &mut self.protected,
+            Skip::Myself => &mut self.myself,
+            Skip::Unkillable => &mut self.unkillable,
+            Skip::Unreadable(_) => &mut self.unreadable,
+            Skip::NotLarger => return,
+        };
+        *n += 1;
+    }
+
+    /// The rules that passed over someone, with their counts: `3 ignored by --ignore, 1 with
+    /// oom_score_adj -1000`. Only the nonzero ones, in the scan's order of rules.
+    pub fn rules(&self) -> String {
+        let parts = [
+            (self.init_or_kthreadd, "init or kthreadd"),
+            (self.root_user, "owned by root (--ignore-root-user)"),
+            (self.kernel_thread, "kernel threads"),
+            (self.zombie, "zombies"),
+            (self.ignored, "ignored by --ignore"),
+            (self.protected, "with oom_score_adj -1000"),
+            (self.myself, "the daemon itself"),
+            (self.unkillable, "sent SIGKILL already and not exiting"),
+            (self.unreadable, "unreadable (exited meanwhile, or hidepid)"),
+        ];
+        let mut out = String::new();
+        for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("{n} {what}"));
+        }
+        out
+    }
 }
 
 /// Processes that were sent SIGKILL and did not exit (pid, start time): a small fixed ring,
@@ -357,6 +418,7 @@ impl Scanner {
         }
         let mut best: Option<Victim> = None;
         let mut myself: Option<Rank> = None;
+        let mut skipped = SkipCounts::default();
         let mut dents = std::mem::take(&mut self.dents);
         let mut path = std::mem::take(&mut self.path);
         let res = dir.for_each_pid(&mut dents, |pid| {
@@ -369,10 +431,14 @@ impl Scanner {
             } else {
                 best.as_ref().map(Victim::rank)
             };
-            let mut won = self
-                .evaluate(&mut dir.at(pid, &mut path), &mut cur, floor)
-                .is_ok();
+            skipped.seen += 1;
+            let first = self.evaluate(&mut dir.at(pid, &mut path), &mut cur, floor);
+            if let Err(s) = first {
+                skipped.add(s);
+            }
+            let mut won = first.is_ok();
             if won && pid == self.my_pid {
+                skipped.add(Skip::Myself);
                 myself = Some(cur.rank());
             } else if won {
                 won = false;
@@ -426,6 +492,7 @@ impl Scanner {
         Ok(Selection {
             victim: best,
             skipped_self,
+            skipped,
         })
     }
 

@@ -157,3 +157,60 @@ fn a_guard_sample_allocates_nothing() {
     std::fs::remove_dir_all(&root).unwrap();
     assert_eq!(n, 0, "allocations in 20 guard samples");
 }
+
+/// With `--cgroup-headroom`, `--cgroup-kill` and `--storm-guard`, a poll samples every
+/// capped cgroup (one far from its line: two files; one near it: five) and allocates
+/// nothing; discovery (at most once a second) and actions may.
+#[test]
+fn a_poll_with_the_scopes_allocates_nothing() {
+    let _g = ONE_AT_A_TIME.lock().unwrap();
+    let dir = std::env::temp_dir().join(format!("eoom-alloc-scopes-{}", std::process::id()));
+    let cgroot = dir.join("cgroup");
+    std::fs::create_dir_all(&cgroot).unwrap();
+    std::fs::copy("tests/fixtures/meminfo/debian12-nosw", dir.join("meminfo")).unwrap();
+    std::fs::write(cgroot.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+    std::fs::write(cgroot.join("cgroup.stat"), "nr_descendants 2\n").unwrap();
+    for (name, current) in [
+        ("far.service", "100000000\n"),
+        ("near.service", "440000000\n"),
+    ] {
+        let cg = cgroot.join(name);
+        std::fs::create_dir_all(&cg).unwrap();
+        for (f, v) in [
+            ("memory.max", "524288000\n"),
+            ("memory.current", current),
+            ("memory.swap.max", "0\n"),
+            ("memory.swap.current", "0\n"),
+            ("memory.stat", "anon 430000000\nfile 10000000\nshmem 0\n"),
+        ] {
+            std::fs::write(cg.join(f), v).unwrap();
+        }
+    }
+    let root = ProcRoot(dir.to_str().unwrap().as_bytes().to_vec());
+    let cfg = Config {
+        report_interval_ms: 100,
+        cgroup_kill: true,
+        storm_guard: true,
+        ..Config::default()
+    };
+    let (settings, _) = Settings::new(&cfg).unwrap();
+    let mem = meminfo::Reader::open(&root.0).unwrap();
+    let mut d = Daemon::new(settings, root, mem, RealSys::default());
+    let hc = earlyoom::scope::HeadroomConfig {
+        term_percent: 10.0,
+        kill_percent: 5.0,
+    };
+    d.scopes = Some(earlyoom::scope::Scopes::new(CgroupRoot(cgroot.clone()), hc).unwrap());
+    d.storms = Some(earlyoom::storm::Storms::default());
+    d.iterate().unwrap(); // warm-up and discovery
+    assert_eq!(d.scopes.as_ref().unwrap().capped.len(), 2);
+    let n = count(|| {
+        for _ in 0..20 {
+            d.iterate().unwrap();
+        }
+    });
+    let near = d.scopes.as_ref().unwrap().capped[1].last.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(near.0.file > 0, "the near cgroup was not read in full");
+    assert_eq!(n, 0, "allocations in 20 polls with the scopes on");
+}

@@ -3,7 +3,7 @@
 //! triggers on the cgroups' memory.pressure (Documentation/accounting/psi.rst).
 
 use super::detect::{swap_available, GuardConfig, Tracker, Trip};
-use crate::cgroup::{self, CgroupRoot, Files};
+use crate::cgroup::{self, CgroupRoot, Discovery, Files};
 use crate::seam::Sys;
 use crate::sys::{self, CPath, Poll};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
@@ -54,27 +54,15 @@ pub struct Guard {
     pub root: CgroupRoot,
     pub cfg: GuardConfig,
     pub watched: Vec<Watched>,
-    /// When the tree was last walked, and how many cgroups it had then (cgroup.stat).
-    last_discovery: f64,
-    descendants: Option<u64>,
-    /// Walk again as soon as REDISCOVERY_MIN_S allows, whatever the count says: after a walk
-    /// that a count change caused (systemd writes memory.high just after the mkdir, so that
-    /// walk may have come too early to see it), and after a trigger died (a cgroup may be
+    /// When to walk the tree again (asked to walk soon after a trigger died: a cgroup may be
     /// recreated under its path).
-    walk_soon: bool,
+    discovery: Discovery,
     files: Files,
     pollfds: Vec<Poll>,
     /// How many PSI triggers may be open at once.
     pub trigger_budget: usize,
 }
 
-/// How often the tree is walked again for new or removed cgroups, or for a memory.high set
-/// on an existing one, whatever else happens.
-const DISCOVERY_INTERVAL_S: f64 = 10.0;
-/// A change in the number of cgroups (cgroup.stat, read on every check) walks the tree at
-/// once, but not more often than this: a box that starts and stops services or app scopes
-/// all the time must not walk its whole tree on every poll.
-const REDISCOVERY_MIN_S: f64 = 1.0;
 /// Sampling interval while a cgroup looks livelocked.
 pub const SUSPICIOUS_SAMPLE_MS: u32 = 500;
 
@@ -86,20 +74,14 @@ impl Guard {
             root,
             cfg,
             watched: Vec::new(),
-            last_discovery: f64::NEG_INFINITY,
-            descendants: None,
-            walk_soon: false,
+            discovery: Discovery::default(),
             files: Files::default(),
             pollfds: Vec::new(),
             trigger_budget: trigger_budget(sys::nofile_soft()),
         })
     }
 
-    fn discover(&mut self, now: f64, descendants: Option<u64>) {
-        // The first walk is not a change; a later count change earns one more walk.
-        self.walk_soon = self.descendants.is_some() && descendants != self.descendants;
-        self.last_discovery = now;
-        self.descendants = descendants;
+    fn discover(&mut self) {
         let found = cgroup::discover(&self.root);
         // By path, so that a walk of 10,000 cgroups stays linear.
         let mut old: std::collections::HashMap<PathBuf, Watched> =
@@ -145,16 +127,9 @@ impl Guard {
     /// that is livelocked.
     pub fn check(&mut self, now: f64, system_swap_free_kib: i64) -> Option<(usize, Trip)> {
         // A cgroup created since the last walk (a new service, session or app scope) is
-        // found within a second or two, not only at the next periodic walk. cgroup.stat is
-        // read only when a walk is allowed at all, not on every poll.
-        if now >= self.last_discovery + REDISCOVERY_MIN_S {
-            let descendants = cgroup::descendants(&self.root, &mut self.files);
-            if now >= self.last_discovery + DISCOVERY_INTERVAL_S
-                || self.walk_soon
-                || descendants != self.descendants
-            {
-                self.discover(now, descendants);
-            }
+        // found within a second or two, not only at the next periodic walk.
+        if self.discovery.due(now, &self.root, &mut self.files) {
+            self.discover();
         }
         let mut hit = None;
         for (i, w) in self.watched.iter_mut().enumerate() {
@@ -234,7 +209,7 @@ impl Guard {
                 let mut polled = self.pollfds.iter();
                 self.watched
                     .retain(|w| w.trigger.is_none() || polled.next().is_none_or(|p| !dead(p)));
-                self.walk_soon = true;
+                self.discovery.soon();
             }
             if fired {
                 return;

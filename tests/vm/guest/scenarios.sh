@@ -636,3 +636,229 @@ sc_cgroup_vanish() {
 	check "the guard armed no trigger on the new cgroup 'work' within 15 s" [ "$armed_b" = 1 ]
 	check "the bystander was killed ($(death "$BY"))" alive "$BY"
 }
+
+# ------------------------------------------------------------- scopes (issue 15) ----
+
+# cap_cgroup CG MAX: cgroup CG (created, memory controller on in its parent) with
+# memory.max MAX and no swap.
+cap_cgroup() {
+	_p=${1%/*}
+	while [ "$_p" != /sys/fs/cgroup ]; do
+		echo +memory >"${_p%/*}/cgroup.subtree_control" 2>/dev/null
+		_p=${_p%/*}
+	done
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+	_q=/sys/fs/cgroup
+	for _c in $(echo "${1#/sys/fs/cgroup/}" | tr '/' ' '); do
+		_q=$_q/$_c
+		mkdir -p "$_q"
+		[ "$_q" = "$1" ] || echo +memory >"$_q/cgroup.subtree_control"
+	done
+	[ -z "$2" ] || echo "$2" >"$1/memory.max"
+	echo 0 >"$1/memory.swap.max" 2>/dev/null || true
+}
+cg_oom_kills() { awk '$1 == "oom_kill" { print $2 }' "$1/memory.events"; }
+
+# 12. (issue 15) A capped cgroup (memory.max 500M, no swap) holding a 300 MiB protected
+#     service (--avoid) and a hog growing at 40 MiB/s. The machine has memory to spare,
+#     so earlyoom's /proc/meminfo rule never fires; the kernel's memcg OOM killer picks by
+#     oom_score inside the cgroup, and the service is the larger. EXPECT=kill (variant
+#     slice-avoid, --cgroup-headroom 10,5): the hog dies of the daemon's signal, the
+#     service lives, memory.events oom_kill stays 0. No EXPECT (slice-avoid-off, the
+#     baseline): report who died; the kernel is expected to kill the service.
+sc_slice_avoid() {
+	[ "$EXPECT" = kill ] || REPORT_ONLY=1
+	cg=/sys/fs/cgroup/slice
+	cap_cgroup $cg 500M
+	start_common -r 1 --avoid '^(sentinel|svc)$'
+	SVC=$(spawn svc idle --name svc --size 300 --cgroup $cg)
+	wait_for "$T/svc.out" holding 60 || fail "svc did not reach its size"
+	HOG=$(spawn hog grow --name hog --rate 40 --cgroup $cg)
+	t0=$(now)
+	wait_dead "$HOG" 60 || fail "hog still alive after 60 s"
+	sleep 1
+	finish_common
+	svc_d=$(death "$SVC")
+	jnum cgroup_oom_kill "$(cg_oom_kills $cg)"
+	jstr svc_death "$svc_d"
+	jstr hog_death "$(death "$HOG")"
+	jnum t_hog_death_ms "$(diff_ms "$(death_ms "$HOG")" "$t0")"
+	jstr headroom_line "$(grep -o 'cgroup headroom: cgroup /slice:.*' "$T/daemon.log" | head -n1)"
+	if [ "$EXPECT" = kill ]; then
+		check "hog died of $(death "$HOG"), not of the daemon's signal" one_of "$(death "$HOG")" SIGTERM SIGKILL
+		check "svc did not survive ($svc_d)" alive "$SVC"
+		check "memory.events oom_kill of the cgroup is $(cg_oom_kills $cg)" [ "$(cg_oom_kills $cg)" = 0 ]
+		check "the daemon did not explain itself in a 'cgroup headroom:' line" \
+			grep -q 'cgroup headroom: cgroup /slice: memory.max 500.0 MiB' "$T/daemon.log"
+		check "first victim was ${VCOMM:-none} ($VPID), not the hog" [ "$VPID" = "$HOG" ]
+	fi
+}
+
+# 13. (issue 15) The incident's layout scaled down: user.slice (max 700M) with two user
+#     slices (350M each), system.slice with a service (350M): caps summing past RAM, no
+#     swap, and 100 MiB resident in each. One runaway per slice in turn, at full speed,
+#     inside a session scope (no cap of its own: the slice above decides). Pass (with
+#     --cgroup-headroom 10,5): each runaway dies of the daemon's signal inside its own
+#     slice, every resident lives, the kernel never kills.
+sc_incident_box() {
+	ua=/sys/fs/cgroup/user.slice/user-1001.slice
+	ub=/sys/fs/cgroup/user.slice/user-1002.slice
+	sv=/sys/fs/cgroup/system.slice/build.service
+	cap_cgroup /sys/fs/cgroup/user.slice 700M
+	cap_cgroup $ua 350M
+	cap_cgroup $ub 350M
+	cap_cgroup $sv 350M
+	cap_cgroup $ua/session-1.scope ''
+	cap_cgroup $ub/session-2.scope ''
+	start_common $BASE_ARGS
+	RA=$(spawn resa idle --name resident-a --size 100 --cgroup $ua/session-1.scope)
+	RB=$(spawn resb idle --name resident-b --size 100 --cgroup $ub/session-2.scope)
+	RS=$(spawn ress idle --name resident-s --size 100 --cgroup $sv)
+	for f in resa resb ress; do wait_for "$T/$f.out" holding 60 || fail "$f did not reach its size"; done
+	deaths=
+	for where in $ua/session-1.scope $ub/session-2.scope $sv; do
+		tag=run$(echo "$where" | tr -dc '0-9' | tail -c 4)
+		H=$(spawn "$tag" grow --name runaway --cgroup "$where")
+		wait_dead "$H" 60 || fail "the runaway in $where still alive after 60 s"
+		deaths="$deaths ${where#/sys/fs/cgroup/}:$(death "$H")"
+		case $(death "$H") in SIGTERM | SIGKILL) ;; *) fail "the runaway in $where died of $(death "$H")" ;; esac
+		grep -q "cgroup headroom: cgroup /${where#/sys/fs/cgroup/}\|cgroup headroom: cgroup /$(dirname "${where#/sys/fs/cgroup/}"):" "$T/daemon.log" ||
+			fail "no 'cgroup headroom:' line for the slice of $where"
+		sleep 1
+	done
+	finish_common
+	jstr runaway_deaths "${deaths# }"
+	jstr residents "a:$(death "$RA") b:$(death "$RB") s:$(death "$RS")"
+	jstr headroom_lines "$(grep -o 'cgroup headroom: cgroup [^ ]*: memory.max [0-9.]* MiB' "$T/daemon.log" | tr '\n' '|')"
+	for c in $ua $ub $sv /sys/fs/cgroup/user.slice; do
+		check "memory.events oom_kill of ${c#/sys/fs/cgroup/} is $(cg_oom_kills "$c")" [ "$(cg_oom_kills "$c")" = 0 ]
+	done
+	check "resident-a died ($(death "$RA"))" alive "$RA"
+	check "resident-b died ($(death "$RB"))" alive "$RB"
+	check "resident-s died ($(death "$RS"))" alive "$RS"
+	check "the daemon signalled something else than the runaways: $(grep -v ' runaway$' "$T/signals.txt" | head -n1)" \
+		[ -z "$(grep -v ' runaway$' "$T/signals.txt")" ]
+}
+
+# 14. (issue 15) A fork storm: a shell forking a 16 MiB child every 50 ms (320 MiB/s)
+#     beside an --avoid'ed 20 MiB service. One-at-a-time kills cannot keep up. EXPECT=kill
+#     (variant storm, --storm-guard): the kernel OOM killer never fires, the service lives,
+#     the shell dies and no child is left after it. No EXPECT (storm-off): 30 s of it, then
+#     the lab ends it; report the daemon's kills and the kernel's.
+STORM_SECONDS=30
+sc_storm() {
+	[ "$EXPECT" = kill ] || REPORT_ONLY=1
+	start_common -r 1 --avoid '^(sentinel|svc)$'
+	SVC=$(spawn svc idle --name svc --size 20)
+	wait_for "$T/svc.out" holding 30
+	rm -f "$T/storm.pid"
+	# shellcheck disable=SC2016 # expanded by the storm's own shell
+	(sh -c 'echo $$ >'"$T/storm.pid"'; echo 0 >/proc/self/oom_score_adj; while :; do '"$HOGBIN"' idle --name child --size 16 >/dev/null 2>&1 & sleep 0.05; done' >/dev/null 2>&1 &)
+	wait_for "$T/storm.pid" . 10
+	SH=$(cat "$T/storm.pid")
+	t0=$(now)
+	ended=0
+	while [ $(($(now) - t0)) -lt $((STORM_SECONDS * 1000)) ]; do
+		alive "$SH" || { ended=1; break; }
+		sleep 0.2
+	done
+	t_end=$(now)
+	sleep 2
+	left=$(count_comm child)
+	# End it either way (baseline), then let the guest settle.
+	kill -KILL "$SH" 2>/dev/null
+	set +f
+	for f in /proc/[0-9]*/comm; do
+		[ "$(cat "$f" 2>/dev/null)" = child ] && p=${f#/proc/} && kill -KILL "${p%/comm}" 2>/dev/null
+	done
+	set -f
+	finish_common
+	jbool storm_ended "$ended"
+	jnum t_storm_end_ms "$(diff_ms "$t_end" "$t0")"
+	jnum children_left "$left"
+	jstr shell_death "$(death "$SH")"
+	jstr svc_death "$(death "$SVC")"
+	jnum daemon_kills "$N_SIGNALS"
+	jnum storm_lines "$(grep -c 'storm guard: [0-9]* kills in' "$T/daemon.log")"
+	jstr storm_line "$(grep -o 'storm guard: [0-9]* kills in .*' "$T/daemon.log" | head -n1)"
+	# Who killed the service: never the daemon (it is --avoid'ed); with hundreds of kernel
+	# OOM kills the dmesg ring may have lost the kernel's line, so say which it was not.
+	jbool svc_signalled_by_daemon "$([ -n "$(awk -v p="$SVC" '$3 == p' "$T/signals.txt")" ] && echo 1 || echo 0)"
+	if [ "$EXPECT" = kill ]; then
+		check "the storm did not end within $STORM_SECONDS s" [ "$ended" = 1 ]
+		check "$left children left 2 s after the shell died" [ "$left" = 0 ]
+		check "the shell died of $(death "$SH"), not the daemon's SIGKILL" [ "$(death "$SH")" = SIGKILL ]
+		check "svc died ($(death "$SVC"))" alive "$SVC"
+		check "no 'storm guard:' line naming the shell" \
+			grep -q "storm guard: [0-9]* kills in [0-9.]* s have not restored memory, and the next victim, process [0-9]* \"child\", shares its parent with them: killing their parent, process $SH \"sh\"" "$T/daemon.log"
+	fi
+}
+
+# 15. (issue 15) --cgroup-kill: cgroup `job` with memory.oom.group=1 holds a hog and three
+#     10 MiB members; the machine runs low, the hog is the victim, and the whole cgroup
+#     dies with it. Then cgroup `kept`, also memory.oom.group=1, holds an --avoid'ed
+#     process and a second hog: it is never killed whole, the hog dies alone.
+sc_cgroup_kill() {
+	job=/sys/fs/cgroup/job
+	kept=/sys/fs/cgroup/kept
+	cap_cgroup $job ''
+	cap_cgroup $kept ''
+	echo 1 >$job/memory.oom.group
+	echo 1 >$kept/memory.oom.group
+	start_common -r 1 --avoid '^(sentinel|keeper)$'
+	M=$(spawn members idle --name member --size 10 --fork 3 --child-size 10 --cgroup $job)
+	wait_for "$T/members.out" holding 30
+	kids=$(sed -n 's/^child //p' "$T/members.out" | tr '\n' ' ')
+	H=$(spawn hog grow --name hog --cgroup $job)
+	wait_dead "$H" 60 || fail "hog still alive after 60 s"
+	sleep 1
+	jobd="hog:$(death "$H") member:$(death "$M")"
+	for k in $kids; do jobd="$jobd child:$(death "$k")"; done
+	K=$(spawn keeper idle --name keeper --size 10 --cgroup $kept)
+	wait_for "$T/keeper.out" holding 30
+	H2=$(spawn hog2 grow --name hog2 --cgroup $kept)
+	wait_dead "$H2" 60 || fail "hog2 still alive after 60 s"
+	sleep 1
+	finish_common
+	jstr job_deaths "$jobd"
+	jstr kept_deaths "hog2:$(death "$H2") keeper:$(death "$K")"
+	jstr cgroup_kill_line "$(grep -o 'cgroup kill: killing cgroup /job.*' "$T/daemon.log" | head -n1)"
+	jstr refusal_line "$(grep -o 'cgroup kill: not killing cgroup /kept.*' "$T/daemon.log" | head -n1)"
+	jnum job_procs_left "$(wc -l <$job/cgroup.procs)"
+	check "hog died of $(death "$H")" [ "$(death "$H")" = SIGKILL ]
+	check "member $M died of $(death "$M"), not the daemon's SIGKILL" [ "$(death "$M")" = SIGKILL ]
+	for k in $kids; do
+		check "child $k of member died of $(death "$k")" one_of "$(death "$k")" SIGKILL gone
+	done
+	check "$(wc -l <$job/cgroup.procs) processes left in job" [ "$(wc -l <$job/cgroup.procs)" = 0 ]
+	check "no 'cgroup kill: killing cgroup /job whole' line" grep -q 'cgroup kill: killing cgroup /job whole (memory.oom.group is set): 5 processes' "$T/daemon.log"
+	check "hog2 died of $(death "$H2")" one_of "$(death "$H2")" SIGTERM SIGKILL
+	check "keeper (--avoid) died ($(death "$K"))" alive "$K"
+	check "no refusal line for kept" grep -q "cgroup kill: not killing cgroup /kept whole: its process $K \"keeper\" matches --avoid" "$T/daemon.log"
+}
+
+# 16. (issue 15) Why not: memory held between the SIGTERM and SIGKILL lines (a hog that
+#     stops at 7 % available) with every candidate ignored. Pass: nothing is signalled,
+#     earlyoom's "Could not find a process to kill" line repeats, and the daemon says why
+#     in exactly one "no kill:" line (rate-limited) with the counts per rule.
+WHY_NOT_SECONDS=10
+sc_why_not() {
+	start_common -r 1 --avoid '^sentinel$' --ignore '^(hog|sentinel)$'
+	HOG=$(spawn hog grow --name hog --until-avail-pct 7)
+	wait_for "$T/hog.out" stopped 60 || fail "hog did not stop at 7 %"
+	sleep $WHY_NOT_SECONDS
+	alive_hog=0
+	alive "$HOG" && alive_hog=1
+	kill -KILL "$HOG"
+	finish_common
+	n_why=$(grep -c 'no kill: ' "$T/daemon.log")
+	n_earlyoom=$(grep -c 'Could not find a process to kill' "$T/daemon.log")
+	jnum no_kill_lines "$n_why"
+	jnum could_not_find_lines "$n_earlyoom"
+	jstr no_kill_line "$(grep -o 'no kill: .*' "$T/daemon.log" | head -n1)"
+	check "the hog did not survive" [ "$alive_hog" = 1 ]
+	check "something was signalled ($SIGNALS)" [ "$N_SIGNALS" = 0 ]
+	check "$n_why 'no kill:' lines in $WHY_NOT_SECONDS s, wanted 1" [ "$n_why" = 1 ]
+	check "earlyoom's line came $n_earlyoom times (>= 5 wanted)" [ "$n_earlyoom" -ge 5 ]
+	check "the reason line lacks the --ignore count" grep -q 'no kill: memory is at or below the SIGTERM line, but none of the [0-9]* processes may be chosen: .*2 ignored by --ignore' "$T/daemon.log"
+}

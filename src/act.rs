@@ -1,0 +1,644 @@
+//! The daemon's actions where the limit is (docs/scopes.md): a capped cgroup at its
+//! headroom line (`--cgroup-headroom`), a victim's whole cgroup (`--cgroup-kill`), the
+//! source of a fork storm (`--storm-guard`), and the reason given whenever memory is at a
+//! line and nothing is signalled. The loop (monitor.rs) calls these; they choose with the
+//! scan's rules and kill through kill.rs and whole.rs.
+
+use crate::cgroup;
+use crate::journal::{Fields, Kind};
+use crate::kill::Signal;
+use crate::log::Level;
+use crate::metrics::{NoKill, Reason};
+use crate::monitor::Daemon;
+use crate::proc::{PidFiles, ProcDir, Text};
+use crate::scope::Low;
+use crate::seam::Sys;
+use crate::storm::{KillRecord, Source};
+use crate::victim::{Selection, SkipCounts, Victim};
+use crate::whole::{self, Rules};
+use crate::Fatal;
+use std::path::{Path, PathBuf};
+
+/// A "no kill" situation is said once, and again after this long while it lasts.
+pub const NO_KILL_REPEAT_S: f64 = 60.0;
+
+/// The rate limit of the "no kill" lines: one per situation (a reason in a scope: the
+/// machine or one cgroup), repeated every NO_KILL_REPEAT_S while it lasts, and said again
+/// at once when it changes or after a kill.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Explained {
+    last: Option<(NoKill, usize)>,
+    at: f64,
+    /// Times the line was held back since it was last said.
+    held: u64,
+}
+
+impl Explained {
+    /// Whether to say (`why`, `scope`) at `now`; counts it as said if so.
+    pub fn due(&mut self, why: NoKill, scope: usize, now: f64) -> Option<u64> {
+        if self.last == Some((why, scope)) && now - self.at < NO_KILL_REPEAT_S {
+            self.held += 1;
+            return None;
+        }
+        let held = if self.last == Some((why, scope)) {
+            self.held
+        } else {
+            0
+        };
+        self.last = Some((why, scope));
+        self.at = now;
+        self.held = 0;
+        Some(held)
+    }
+
+    /// A kill was made: the next situation is a new one.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / 1048576.0
+}
+
+/// The rules a set kill follows, with the daemon's lineage read now.
+fn rules_of<'a>(
+    root: &'a crate::proc::ProcRoot,
+    settings: &'a crate::settings::Settings,
+) -> Rules<'a> {
+    Rules {
+        root,
+        matchers: &settings.matchers,
+        select: settings.select,
+        lineage: whole::lineage(root),
+    }
+}
+
+impl<S: Sys> Daemon<S> {
+    /// Says why nothing was signalled although memory (of the machine, or of cgroup
+    /// `scope` of the headroom watcher) is at or below `line`: the processes looked at
+    /// and the rules that passed over each, rate-limited ([`Explained`]).
+    pub(crate) fn explain_no_victim(
+        &mut self,
+        scope: Option<(usize, &Path)>,
+        line: &str,
+        skipped: &SkipCounts,
+    ) {
+        let why = if skipped.unkillable > 0 {
+            NoKill::Stuck
+        } else {
+            NoKill::NoneEligible
+        };
+        self.counters.not_killed(why);
+        let now = self.sys.now();
+        let key = scope.map_or(0, |(i, _)| i + 1);
+        let Some(held) = self.explained.due(why, key, now) else {
+            return;
+        };
+        let rules = skipped.rules();
+        let rules = if rules.is_empty() {
+            "none".to_string()
+        } else {
+            rules
+        };
+        let again = if held > 0 {
+            format!(" (the same {held} more times in the last {NO_KILL_REPEAT_S:.0} s)")
+        } else {
+            String::new()
+        };
+        let shown = scope.map(|(_, p)| p.as_os_str().as_encoded_bytes().to_vec());
+        let fields = Fields {
+            reason: why.label(),
+            cgroup: shown.as_deref().unwrap_or_default(),
+            ..Fields::default()
+        };
+        match scope {
+            None => crate::log::record(
+                Level::Warn,
+                Kind::NoKill,
+                &fields,
+                format_args!(
+                    "no kill: memory is at or below the {} line, but none of the {} processes may be chosen: {}{}\n",
+                    line, skipped.seen, rules, again
+                ),
+            ),
+            Some((_, p)) => crate::log::record(
+                Level::Warn,
+                Kind::NoKill,
+                &fields,
+                format_args!(
+                    "no kill: cgroup {} is at or below its {} headroom line, but none of its {} processes may be chosen: {}{}\n",
+                    p.display(),
+                    line,
+                    skipped.seen,
+                    rules,
+                    again
+                ),
+            ),
+        }
+    }
+
+    /// The best victim among the processes of cgroup `dir` and its descendants, with the
+    /// main rules. The victim must still be a member when it is signalled, and cgroup.procs
+    /// was read before the scan chose: it is one if its pid is in the list read again now
+    /// and the pinned process was there before and after that read (then the pid in the
+    /// list is that process, not a newcomer with its number), whatever namespace
+    /// /proc/PID/cgroup would show paths in. `who` starts the line said otherwise.
+    pub(crate) fn victim_in(
+        &mut self,
+        dir: &Path,
+        shown: &Path,
+        who: &str,
+    ) -> Result<Selection, Fatal> {
+        let pids = cgroup::procs(dir);
+        let mut sel = self.scan(Some(&pids))?;
+        if let Some(v) = sel.victim.take() {
+            let member = v.still_itself()
+                && cgroup::procs(dir).binary_search(&v.pid).is_ok()
+                && v.still_itself();
+            if member {
+                sel.victim = Some(v);
+            } else {
+                crate::warn!(
+                    "{}: process {} left cgroup {} since it was chosen, not signalling it\n",
+                    who,
+                    v.pid,
+                    shown.display()
+                );
+                self.counters.not_killed(NoKill::Replaced);
+            }
+        }
+        Ok(sel)
+    }
+
+    /// A capped cgroup is at or below its `--cgroup-headroom` line: say so in one line,
+    /// then signal the best victim inside its subtree (the main rules, kill path, hooks and
+    /// metrics, reason `cgroup`).
+    pub(crate) fn relieve_cgroup(&mut self, low: Low) -> Result<(), Fatal> {
+        let Some(scopes) = self.scopes.as_ref() else {
+            return Ok(());
+        };
+        let cfg = scopes.cfg;
+        let c = &scopes.capped[low.index];
+        let (dir, shown) = (c.path.clone(), c.shown.clone());
+        let sel = self.victim_in(&dir, &shown, "cgroup headroom")?;
+        // Double-check after the scan, as earlyoom does for the machine (v1.6.2).
+        let swap_free = self.mem.read()?.swap_free_kib;
+        let again = self
+            .scopes
+            .as_mut()
+            .and_then(|s| s.resample(low.index, swap_free));
+        let Some((s, h, action)) = again else {
+            return Ok(());
+        };
+        let line = match action {
+            crate::decide::Action::None => {
+                crate::warn!(
+                    "cgroup headroom: cgroup {}: headroom recovered to {:.1}% while selecting victim\n",
+                    shown.display(),
+                    h.percent
+                );
+                self.counters.not_killed(NoKill::Recovered);
+                return Ok(());
+            }
+            crate::decide::Action::Kill => ("SIGKILL", cfg.kill_percent),
+            crate::decide::Action::Term => ("SIGTERM", cfg.term_percent),
+        };
+        let what = match (&sel.victim, self.settings.kill.dryrun) {
+            (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
+            (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
+            (None, _) => "no process to kill in it".to_string(),
+        };
+        let cg = shown.as_os_str().as_encoded_bytes();
+        let fields = sel.victim.as_ref().map_or(
+            Fields {
+                reason: Reason::Cgroup.label(),
+                cgroup: cg,
+                ..Fields::default()
+            },
+            |v| Fields {
+                pid: v.pid,
+                uid: v.uid,
+                comm: v.comm.as_bytes(),
+                signal: "",
+                rss_kib: v.rss_kib,
+                oom_score: v.oom_score,
+                reason: Reason::Cgroup.label(),
+                cgroup: cg,
+            },
+        );
+        crate::log::record(
+            Level::Warn,
+            Kind::Cgroup,
+            &fields,
+            format_args!(
+                "cgroup headroom: cgroup {}: memory.max {:.1} MiB, current {:.1} MiB, reclaimable {:.1} MiB, headroom {:.1}% <= {}% ({}): {}\n",
+                shown.display(),
+                mib(s.max),
+                mib(s.current),
+                mib(h.reclaimable),
+                h.percent,
+                crate::cfmt::pct(line.1),
+                line.0,
+                what
+            ),
+        );
+        match sel.victim.as_ref() {
+            Some(v) => {
+                self.kill(v, Signal::of(action), Reason::Cgroup, Some(low.index))?;
+            }
+            None => {
+                self.explain_no_victim(Some((low.index, &shown)), line.0, &sel.skipped);
+                // As earlyoom's "sleeping 1 second", for this cgroup only.
+                let now = self.sys.now();
+                if let Some(s) = self.scopes.as_mut() {
+                    s.capped[low.index].quiet_until = now + 1.0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the storm guard remembers of a kill of `v`, read before it is signalled.
+    pub(crate) fn kill_record(&mut self, v: &Victim) -> KillRecord {
+        let mut buf = [0u8; 1024];
+        let st = v.dir.reader().stat(&mut buf).unwrap_or_default();
+        let parent_start = ProcDir::open(&self.root)
+            .and_then(|d| d.stat(st.ppid, &mut buf))
+            .map_or(0, |p| p.starttime);
+        let age_s =
+            whole::uptime_s(&self.root).map_or(f64::INFINITY, |u| whole::age_s(st.starttime, u));
+        let mut cgroup = Text::new();
+        v.dir.cgroup(&mut cgroup);
+        KillRecord {
+            t: self.sys.now(),
+            pid: v.pid,
+            age_s,
+            ppid: st.ppid,
+            parent_start,
+            pgid: st.pgrp,
+            cgroup,
+        }
+    }
+
+    /// `--storm-guard`: if killing `v` would continue a storm, kill its source instead.
+    /// True if the storm was dealt with (nothing more to do for `v`).
+    pub(crate) fn break_storm(&mut self, v: &Victim, rec: &KillRecord) -> Result<bool, Fatal> {
+        let Some(storm) = self.storms.as_ref().and_then(|s| s.detect(rec)) else {
+            return Ok(false);
+        };
+        let rules = rules_of(&self.root, &self.settings);
+        let root = self.root.clone();
+        let dry = self.settings.kill.dryrun;
+        let pidfds = self.killer.mech == crate::kill::Mechanism::Pidfd && !dry;
+        let (what, pinned, cgroup_dir) = match storm.source {
+            Source::Parent { pid, starttime } => {
+                let Ok(p) = Victim::pin(&self.root, pid) else {
+                    return Ok(false);
+                };
+                if p.starttime != starttime {
+                    return Ok(false);
+                }
+                let why = rules
+                    .spared(&p)
+                    .map(whole::Spared::describe)
+                    .or_else(|| whole::is_manager(&p).then_some("is a service or session manager"));
+                if let Some(why) = why {
+                    crate::warn!(
+                        "storm guard: the victims' parent, process {} \"{}\", {}: not killing it, killing process {} alone\n",
+                        pid,
+                        p.comm.display(),
+                        why,
+                        v.pid
+                    );
+                    return Ok(false);
+                }
+                // The parent is stopped first (it is first in the subtree), and the
+                // subtree listed again until nobody new shows up: a child forked after a
+                // listing is caught by the next one.
+                let list = || whole::subtree(&whole::processes(&root), pid, starttime);
+                (
+                    format!(
+                        "their parent, process {} \"{}\", and its subtree",
+                        pid,
+                        p.comm.display()
+                    ),
+                    whole::pin_and_stop(&mut self.sys, &rules, list, pidfds, dry),
+                    None,
+                )
+            }
+            Source::Group(g) => {
+                if g == crate::sys::getpgrp() {
+                    return Ok(false);
+                }
+                let list = || whole::group(&whole::processes(&root), g);
+                (
+                    format!("their process group {g}"),
+                    whole::pin_and_stop(&mut self.sys, &rules, list, pidfds, dry),
+                    None,
+                )
+            }
+            Source::Cgroup => {
+                let rel = rec.cgroup.as_bytes();
+                if let Some(why) = whole::cgroup_refused(rel, self.my_cgroup.as_bytes()) {
+                    crate::warn!(
+                        "storm guard: the victims share cgroup {}, but {}: killing process {} alone\n",
+                        rec.cgroup.display(),
+                        why,
+                        v.pid
+                    );
+                    return Ok(false);
+                }
+                let dir = self.cgroup_dir(rel);
+                let name = dir
+                    .file_name()
+                    .map(|n| n.as_encoded_bytes().to_vec())
+                    .unwrap_or_default();
+                if whole::is_workload(&name, !whole::has_children(&dir), whole::oom_group(&dir))
+                    .is_none()
+                {
+                    crate::warn!(
+                        "storm guard: the victims share cgroup {}, which is not a workload cgroup: killing process {} alone\n",
+                        rec.cgroup.display(),
+                        v.pid
+                    );
+                    return Ok(false);
+                }
+                // cgroup.kill takes everyone in it at once: no stopping needed.
+                let pinned =
+                    whole::pin(&mut self.sys, &rules, &whole::cgroup_members(&dir), pidfds);
+                (
+                    format!("their cgroup {}", rec.cgroup.display()),
+                    pinned,
+                    Some(dir),
+                )
+            }
+        };
+        drop(rules);
+        if let (Some(_), Some((pid, comm, why))) = (&cgroup_dir, pinned.spared) {
+            crate::warn!(
+                "storm guard: not killing {} whole: process {} \"{}\" in it {}; killing process {} alone\n",
+                what,
+                pid,
+                comm.display(),
+                why.describe(),
+                v.pid
+            );
+            self.counters.not_killed(NoKill::CgroupProtected);
+            return Ok(false);
+        }
+        let spared = if pinned.spared_count > 0 {
+            format!(", sparing {} protected", pinned.spared_count)
+        } else {
+            String::new()
+        };
+        let verb = if dry { "would kill" } else { "killing" };
+        let head = pinned.members.first().map(|m| &m.v).unwrap_or(v);
+        let mut cg = Text::new();
+        head.dir.cgroup(&mut cg);
+        let fields = Fields {
+            pid: head.pid,
+            uid: head.uid,
+            comm: head.comm.as_bytes(),
+            signal: "SIGKILL",
+            rss_kib: head.rss_kib,
+            oom_score: head.oom_score,
+            reason: Reason::Storm.label(),
+            cgroup: cg.as_bytes(),
+        };
+        crate::log::record(
+            Level::Warn,
+            Kind::Storm,
+            &fields,
+            format_args!(
+                "storm guard: {} kills in {:.1} s have not restored memory, and the next victim, process {} \"{}\", shares {} with them: {} {}, {} processes, with SIGKILL{}\n",
+                storm.kills,
+                storm.span_s,
+                v.pid,
+                v.comm.display(),
+                match storm.source {
+                    Source::Parent { .. } => "its parent",
+                    Source::Group(_) => "its process group",
+                    Source::Cgroup => "its cgroup",
+                },
+                verb,
+                what,
+                pinned.members.len(),
+                spared
+            ),
+        );
+        self.counters.storms += 1;
+        if let Some(s) = self.storms.as_mut() {
+            s.clear();
+        }
+        self.explained.reset();
+        self.killer.pre_hook(&mut self.sys, head);
+        if !self.settings.kill.dryrun {
+            let out = match cgroup_dir.as_deref() {
+                Some(dir) => whole::kill_cgroup(&mut self.sys, dir, &pinned.members),
+                None => whole::kill_set(&mut self.sys, &pinned.members),
+            };
+            for m in pinned.members.iter().take(out.sent) {
+                self.counters
+                    .signal_sent(Reason::Storm, libc::SIGKILL, m.v.comm.as_bytes());
+            }
+            self.set_outcome("storm guard", &what, out);
+        } else {
+            crate::warn!("dryrun, not actually sending any signal\n");
+            self.counters.not_killed(NoKill::DryRun);
+        }
+        self.killer.notify_killed(&mut self.sys, head);
+        if let Some(f) = self.metrics.as_mut() {
+            f.soon();
+        }
+        Ok(true)
+    }
+
+    fn set_outcome(&mut self, who: &str, what: &str, out: whole::SetOutcome) {
+        if out.left == 0 {
+            crate::log::emit(
+                Level::Warn,
+                format_args!(
+                    "{}: {} processes of {} exited after {:.3} seconds\n",
+                    who, out.sent, what, out.secs
+                ),
+            );
+        } else {
+            crate::log::emit(
+                Level::Warn,
+                format_args!(
+                    "{}: {} of {}: {} processes still there after {:.3} seconds\n",
+                    who, out.sent, what, out.left, out.secs
+                ),
+            );
+        }
+    }
+
+    /// The directory of cgroup `rel` (as /proc/PID/cgroup gives it) below the mount.
+    pub(crate) fn cgroup_dir(&self, rel: &[u8]) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let rel = rel.strip_prefix(b"/").unwrap_or(rel);
+        self.cgroup_root.0.join(std::ffi::OsStr::from_bytes(rel))
+    }
+
+    /// `--cgroup-kill`: if `v`'s own cgroup is a workload cgroup (or has memory.oom.group
+    /// set) that may be killed whole, kill it whole. True if it was (nothing more to do).
+    pub(crate) fn kill_whole_cgroup(&mut self, v: &Victim, reason: Reason) -> Result<bool, Fatal> {
+        let mut rel = Text::new();
+        if !v.dir.cgroup(&mut rel) {
+            return Ok(false);
+        }
+        let dir = self.cgroup_dir(rel.as_bytes());
+        let name = dir
+            .file_name()
+            .map(|n| n.as_encoded_bytes().to_vec())
+            .unwrap_or_default();
+        let oom_group = whole::oom_group(&dir);
+        let Some(why) = whole::is_workload(&name, !whole::has_children(&dir), oom_group) else {
+            return Ok(false);
+        };
+        if let Some(no) = whole::cgroup_refused(rel.as_bytes(), self.my_cgroup.as_bytes()) {
+            crate::warn!(
+                "cgroup kill: not killing cgroup {} whole ({}): {}; killing process {} alone\n",
+                rel.display(),
+                why,
+                no,
+                v.pid
+            );
+            self.counters.not_killed(NoKill::CgroupProtected);
+            return Ok(false);
+        }
+        let rules = rules_of(&self.root, &self.settings);
+        let pids = whole::cgroup_members(&dir);
+        let pidfds =
+            self.killer.mech == crate::kill::Mechanism::Pidfd && !self.settings.kill.dryrun;
+        let pinned = whole::pin(&mut self.sys, &rules, &pids, pidfds);
+        drop(rules);
+        if let Some((pid, comm, spared)) = pinned.spared {
+            crate::warn!(
+                "cgroup kill: not killing cgroup {} whole: its process {} \"{}\" {}; killing process {} alone\n",
+                rel.display(),
+                pid,
+                comm.display(),
+                spared.describe(),
+                v.pid
+            );
+            self.counters.not_killed(NoKill::CgroupProtected);
+            return Ok(false);
+        }
+        if !pinned.members.iter().any(|m| m.v.pid == v.pid) {
+            // The victim left (or exited) since it was chosen: the normal path says so.
+            return Ok(false);
+        }
+        // Stopped first, and looked at again until nobody new shows up, so that the
+        // fallback (one SIGKILL each, where cgroup.kill is missing or read-only) cannot be
+        // outrun by a member that forks.
+        drop(pinned);
+        let rules = rules_of(&self.root, &self.settings);
+        let dry = self.settings.kill.dryrun;
+        let pinned = whole::pin_and_stop(
+            &mut self.sys,
+            &rules,
+            || whole::cgroup_members(&dir),
+            pidfds,
+            dry,
+        );
+        drop(rules);
+        let verb = if self.settings.kill.dryrun {
+            "would kill"
+        } else {
+            "killing"
+        };
+        let mut cg = Text::new();
+        cg.set(rel.as_bytes());
+        let fields = Fields {
+            pid: v.pid,
+            uid: v.uid,
+            comm: v.comm.as_bytes(),
+            signal: "SIGKILL",
+            rss_kib: v.rss_kib,
+            oom_score: v.oom_score,
+            reason: reason.label(),
+            cgroup: cg.as_bytes(),
+        };
+        crate::log::record(
+            Level::Warn,
+            Kind::Kill,
+            &fields,
+            format_args!(
+                "cgroup kill: {} cgroup {} whole ({}): {} processes with SIGKILL, for process {} uid {} \"{}\": oom_score {}, VmRSS {} MiB\n",
+                verb,
+                rel.display(),
+                why,
+                pinned.members.len(),
+                v.pid,
+                v.uid,
+                v.comm.display(),
+                v.oom_score,
+                v.rss_kib / 1024
+            ),
+        );
+        self.explained.reset();
+        self.killer.pre_hook(&mut self.sys, v);
+        if self.settings.kill.dryrun {
+            crate::warn!("dryrun, not actually sending any signal\n");
+            self.counters.not_killed(NoKill::DryRun);
+        } else {
+            let out = whole::kill_cgroup(&mut self.sys, &dir, &pinned.members);
+            for m in pinned.members.iter().take(out.sent) {
+                self.counters
+                    .signal_sent(reason, libc::SIGKILL, m.v.comm.as_bytes());
+            }
+            let what = format!("cgroup {}", rel.display());
+            self.set_outcome("cgroup kill", &what, out);
+        }
+        self.killer.notify_killed(&mut self.sys, v);
+        if let Some(f) = self.metrics.as_mut() {
+            f.soon();
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One line per situation, again after NO_KILL_REPEAT_S (saying how often it was held
+    /// back), at once for a new situation or after a kill.
+    #[test]
+    fn no_kill_lines_are_rate_limited_per_situation() {
+        let mut e = Explained::default();
+        assert_eq!(e.due(NoKill::NoneEligible, 0, 100.0), Some(0));
+        assert_eq!(e.due(NoKill::NoneEligible, 0, 101.0), None);
+        assert_eq!(e.due(NoKill::NoneEligible, 0, 159.0), None);
+        assert_eq!(e.due(NoKill::NoneEligible, 0, 160.0), Some(2));
+        assert_eq!(
+            e.due(NoKill::NoneEligible, 3, 161.0),
+            Some(0),
+            "another cgroup"
+        );
+        assert_eq!(e.due(NoKill::Stuck, 3, 162.0), Some(0), "another reason");
+        e.reset();
+        assert_eq!(e.due(NoKill::Stuck, 3, 163.0), Some(0), "after a kill");
+    }
+
+    #[test]
+    fn skip_counts_name_only_the_rules_that_applied() {
+        let mut c = SkipCounts::default();
+        assert_eq!(c.rules(), "");
+        for s in [
+            crate::victim::Skip::Ignored,
+            crate::victim::Skip::Ignored,
+            crate::victim::Skip::Protected,
+            crate::victim::Skip::Myself,
+            crate::victim::Skip::NotLarger,
+        ] {
+            c.add(s);
+        }
+        assert_eq!(
+            c.rules(),
+            "2 ignored by --ignore, 1 with oom_score_adj -1000, 1 the daemon itself"
+        );
+    }
+}
