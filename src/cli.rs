@@ -1107,6 +1107,38 @@ mod tests {
     }
 
     #[test]
+    fn scope_options() {
+        let c = cfg(&[
+            "--cgroup-headroom",
+            "10,5",
+            "--cgroup-kill",
+            "--storm-guard",
+        ]);
+        let t = c.cgroup_headroom.unwrap();
+        assert_eq!((t.term, t.kill), (10.0, 5.0));
+        assert!(c.cgroup_kill && c.storm_guard);
+        // KILL defaults to PERCENT/2, as for -m.
+        let t = cfg(&["--cgroup-h=8"]).cgroup_headroom.unwrap();
+        assert_eq!((t.term, t.kill), (8.0, 4.0));
+        assert!(cfg(&["--st"]).storm_guard);
+        for bad in ["200", "-1", "nan", "x", "10,nan"] {
+            assert!(
+                matches!(
+                    fatal(&["--cgroup-headroom", bad]),
+                    Fatal::Option {
+                        opt: "--cgroup-headroom",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+        // "--c" is ambiguous among ours only; "--s" was ambiguous in earlyoom already.
+        assert_eq!(run(&["--c"]).outcome.unwrap_err(), Fatal::Usage);
+        assert!(stderr_text(&run(&["--s"])).contains("'--sort-by-rss' '--syslog'"));
+    }
+
+    #[test]
     fn help_names_every_option() {
         let h = String::from_utf8(help_text(b"./earlyoom")).unwrap();
         assert!(h.starts_with("Usage: ./earlyoom [OPTION]...\n"));

@@ -2,16 +2,17 @@
 //! tests, benches and fuzz targets link.
 //!
 //! Module map (see docs/architecture.md):
-//! - [`cli`]: earlyoom's command line with glibc getopt_long semantics;
-//! - [`meminfo`]: /proc/meminfo parsing and the kept-open reader;
-//! - [`decide`]: the pure per-poll decision and adaptive sleep;
-//! - [`procfs`]: per-pid readers below a configurable proc root;
-//! - [`victim`]: victim ordering (pure) and the scan;
-//! - [`kill`]: signalling through pidfds, waiting, escalation, hooks;
-//! - [`monitor`]: the loop and startup;
-//! - [`cgroup`], [`guard`]: the memory.high livelock guard (not in earlyoom);
-//! - [`metrics`]: the node_exporter textfile (not in earlyoom);
-//! - [`log`], [`sys`]: output and syscalls without allocation.
+//! - [`cli`], [`settings`]: earlyoom's command line with glibc getopt_long semantics, and
+//!   what it makes the daemon do;
+//! - [`startup`], [`monitor`]: earlyoom's startup order and self-test; the loop;
+//! - [`meminfo`], [`decide`]: /proc/meminfo and the pure per-poll decision and sleep;
+//! - [`proc`], [`victim`]: per-pid readers below a proc root; the ordering and the scan;
+//! - [`kill`], [`hooks`], [`seam`]: the kill path, the hooks, every side effect as a trait;
+//! - [`cgroup`], [`guard`]: cgroup v2 readers; the memory.high livelock guard;
+//! - [`scope`], [`whole`], [`storm`], [`act`]: `--cgroup-headroom`, whole-set kills
+//!   (`--cgroup-kill`, storms), `--storm-guard`, and the actions and "no kill" reasons;
+//! - [`metrics`], [`journal`], [`log`], [`cfmt`]: output;
+//! - [`sys`]: system calls and every unsafe.
 
 pub mod act;
 pub mod cfmt;

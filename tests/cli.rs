@@ -665,6 +665,25 @@ fn misc_fatal_and_warnings() {
             Empty,
             &["fatal: extra argument not understood: '-m'\n"],
         ),
+        // Our own options: a bad value is exit 17 with the option named.
+        case(
+            &["--cgroup-headroom", "200"],
+            17,
+            Empty,
+            &["fatal: --cgroup-headroom: value 200.000000 exceeds limit 100\n"],
+        ),
+        case(
+            &["--cgroup-headroom=nan"],
+            17,
+            Empty,
+            &["fatal: --cgroup-headroom: invalid number 'nan'\n"],
+        ),
+        case(
+            &["--livelock-window", "0"],
+            17,
+            Empty,
+            &["fatal: --livelock-window: value 0.00 is not between 0.5 and 3600\n"],
+        ),
     ]);
 }
 
