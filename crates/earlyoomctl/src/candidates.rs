@@ -4,11 +4,17 @@
 //! sequence and rules), the kernel's numbers and the adjusted ones the ordering compares,
 //! and the order: #1 is what one scan would pick, #2 what the next scan would pick once #1 is
 //! gone, and so on. This file only presents them.
+//!
+//! With `--cgroup PATH` the ranking is restricted to the processes of that cgroup and its
+//! descendants (`cgroup.procs`, read with the library's [`cgroup::procs`], as the daemon's
+//! `--cgroup-headroom` reads them before its scan restricted to them) and renumbered 1..:
+//! the order in which the daemon would kill inside that cgroup.
 
 use crate::config::{self, Effective, OptionsJson};
-use crate::host::Host;
+use crate::host::{CgroupDir, Host};
 use crate::units;
 use crate::CtlError;
+use earlyoom::cgroup;
 use earlyoom::cli::Config;
 use earlyoom::victim::{bonus, Ranked, Scanner, Skip, RSS_BONUS_KIB, SCORE_BONUS};
 use serde::Serialize;
@@ -24,6 +30,20 @@ pub struct Survey {
 impl Survey {
     pub fn next_victim(&self) -> Option<&Ranked> {
         self.rows.first().filter(|r| eligible(r))
+    }
+
+    /// Only the processes whose pid is in `pids` (sorted ascending), the eligible ones
+    /// numbered 1.. again in the same order.
+    pub fn restrict(&mut self, pids: &[i32]) {
+        self.rows.retain(|r| pids.binary_search(&r.pid).is_ok());
+        renumber(&mut self.rows);
+    }
+}
+
+/// Positions 1.. over the eligible rows, in the order they are in.
+fn renumber(rows: &mut [Ranked]) {
+    for (n, r) in rows.iter_mut().filter(|r| r.position.is_some()).enumerate() {
+        r.position = Some(n + 1);
     }
 }
 
@@ -79,9 +99,7 @@ pub fn survey(host: &Host, cfg: &Config) -> Result<Survey, String> {
         // daemon scans. Dropping it moves the ones after it up a place.
         let own = std::process::id() as i32;
         rows.retain(|r| r.pid != own);
-        for (n, r) in rows.iter_mut().filter(|r| r.position.is_some()).enumerate() {
-            r.position = Some(n + 1);
-        }
+        renumber(&mut rows);
     }
     Ok(Survey {
         rows,
@@ -199,15 +217,33 @@ pub fn row_json(r: &Ranked, sort_by_rss: bool) -> ProcessJson {
     }
 }
 
+/// `cgroup` of `candidates --json` (null without `--cgroup`).
+#[derive(Serialize)]
+struct CgroupJson {
+    /// Below the cgroup root, with a leading `/`.
+    path: String,
+    directory: String,
+    /// The pids listed in cgroup.procs of it and its descendants (also those the proc root
+    /// no longer has).
+    member_pids: usize,
+}
+
 /// `candidates --json`.
 #[derive(Serialize)]
 struct CandidatesJson {
     command: &'static str,
     options: OptionsJson,
+    cgroup: Option<CgroupJson>,
     ranked_by: &'static str,
     daemon_pid: Option<i32>,
     next_victim: Option<ProcessJson>,
     processes: Vec<ProcessJson>,
+}
+
+/// The cgroup `candidates --cgroup` restricts the ranking to, with its members.
+pub struct Within {
+    pub cgroup: CgroupDir,
+    pub pids: Vec<i32>,
 }
 
 pub fn run(
@@ -216,8 +252,17 @@ pub fn run(
     json: bool,
     all: bool,
     limit: usize,
+    cgroup_arg: Option<&std::path::Path>,
 ) -> Result<u8, CtlError> {
-    let s = survey(host, &opts.cfg).map_err(|e| {
+    let within = match cgroup_arg {
+        Some(a) => {
+            let cg = host.cgroup_dir(a).map_err(CtlError::Usage)?;
+            let pids = cgroup::procs(&cg.dir);
+            Some(Within { cgroup: cg, pids })
+        }
+        None => None,
+    };
+    let mut s = survey(host, &opts.cfg).map_err(|e| {
         let msg = format!("earlyoom options from {}: {e}", opts.source.describe());
         if opts.source == crate::config::Source::CommandLine {
             CtlError::Usage(msg)
@@ -225,10 +270,18 @@ pub fn run(
             CtlError::Config(msg)
         }
     })?;
+    if let Some(w) = &within {
+        s.restrict(&w.pids);
+    }
     if json {
         let v = CandidatesJson {
             command: "candidates",
             options: opts.to_json(),
+            cgroup: within.as_ref().map(|w| CgroupJson {
+                path: w.cgroup.shown.clone(),
+                directory: w.cgroup.dir.display().to_string(),
+                member_pids: w.pids.len(),
+            }),
             ranked_by: ranked_by(s.sort_by_rss),
             daemon_pid: s.daemon_pid,
             next_victim: s.next_victim().map(|r| row_json(r, s.sort_by_rss)),
@@ -237,11 +290,17 @@ pub fn run(
         crate::print_json(&v);
         return Ok(crate::exit::OK);
     }
-    print!("{}", human(&s, opts, all, limit));
+    print!("{}", human(&s, opts, all, limit, within.as_ref()));
     Ok(crate::exit::OK)
 }
 
-pub fn human(s: &Survey, opts: &Effective, all: bool, limit: usize) -> String {
+pub fn human(
+    s: &Survey,
+    opts: &Effective,
+    all: bool,
+    limit: usize,
+    within: Option<&Within>,
+) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     o.push_str(&opts.header());
@@ -259,6 +318,22 @@ pub fn human(s: &Survey, opts: &Effective, all: bool, limit: usize) -> String {
             format!("{SCORE_BONUS} oom_score points")
         }
     );
+    if let Some(w) = within {
+        let _ = writeln!(
+            o,
+            "  {}",
+            units::wrap(
+                &format!(
+                    "only cgroup {} and its descendants ({} pid{} in cgroup.procs): whom --cgroup-headroom kills there, in this order",
+                    w.cgroup.shown,
+                    w.pids.len(),
+                    if w.pids.len() == 1 { "" } else { "s" }
+                ),
+                2,
+                96
+            )
+        );
+    }
     match s.next_victim() {
         Some(r) => {
             let _ = writeln!(

@@ -248,8 +248,14 @@ pub fn load(host: &Host, default_file: &Path, given: Vec<OsString>) -> Result<Ef
         Err(msg) => {
             let text = format!("earlyoom options from {}: {msg}", source.describe());
             if source == Source::CommandLine {
-                let hint = if args.iter().any(|a| a.as_bytes().starts_with(b"--json")) {
-                    " (earlyoomctl's own options such as --json go before the earlyoom options)"
+                // earlyoom has no --json, and `--cgroup` alone is ambiguous to its getopt
+                // (--cgroup-headroom, --cgroup-kill): both are earlyoomctl's, misplaced.
+                let ours = |a: &OsString| {
+                    let a = a.as_bytes();
+                    a.starts_with(b"--json") || a == b"--cgroup" || a.starts_with(b"--cgroup=")
+                };
+                let hint = if args.iter().any(ours) {
+                    " (earlyoomctl's own options such as --json and --cgroup go before the earlyoom options)"
                 } else {
                     ""
                 };

@@ -64,6 +64,16 @@ pub struct Cg {
     pub current: Option<u64>,
 }
 
+/// The cgroup a command is restricted to (`candidates --cgroup`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupDir {
+    /// Its directory below the cgroup root.
+    pub dir: PathBuf,
+    /// As /proc/PID/cgroup and the daemon's logs show it: below the root, with a leading
+    /// `/` (`/` for the root itself).
+    pub shown: String,
+}
+
 /// A short look at one process (for naming the largest process of a cgroup).
 #[derive(Clone, Debug)]
 pub struct Brief {
@@ -172,6 +182,58 @@ impl Host {
                 })
             })
             .collect()
+    }
+
+    /// The cgroup `arg` names: a path below the cgroup root (`/system.slice/foo.service` or
+    /// `system.slice/foo.service`), or an absolute path under the root itself
+    /// (`/sys/fs/cgroup/system.slice/foo.service`). Err: why it names no cgroup there.
+    pub fn cgroup_dir(&self, arg: &Path) -> Result<CgroupDir, String> {
+        use std::path::Component;
+        let root = &self.cgroup_root;
+        // An absolute path under the root (compared as absolute paths: tests give a
+        // relative root), else a path below it.
+        let abs_root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
+        let rel = match arg.strip_prefix(&abs_root) {
+            Ok(r) if arg.is_absolute() => r,
+            _ => arg.strip_prefix("/").unwrap_or(arg),
+        };
+        let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(p) => parts.push(p),
+                Component::CurDir | Component::RootDir => {}
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(format!(
+                        "cgroup {}: '..' is not allowed (a path below {})",
+                        arg.display(),
+                        root.display()
+                    ))
+                }
+            }
+        }
+        let mut dir = root.clone();
+        let mut shown = String::new();
+        for p in &parts {
+            dir.push(p);
+            shown.push('/');
+            shown.push_str(&p.to_string_lossy());
+        }
+        if shown.is_empty() {
+            shown.push('/');
+        }
+        // A cgroup directory always has cgroup.procs (the root too).
+        if !dir.join("cgroup.procs").is_file() {
+            let what = if dir.exists() {
+                "is not a cgroup (it has no cgroup.procs)"
+            } else {
+                "does not exist"
+            };
+            return Err(format!(
+                "cgroup {shown} {what} under {} (give a path below the cgroup root, e.g. /system.slice/foo.service)",
+                root.display()
+            ));
+        }
+        Ok(CgroupDir { dir, shown })
     }
 
     /// The whole cgroup v2 tree, parents before children, siblings by name (the library's

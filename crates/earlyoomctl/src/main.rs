@@ -130,6 +130,11 @@ struct CandidatesArgs {
     /// Show at most N eligible processes (0: all)
     #[arg(long, value_name = "N", default_value_t = 20)]
     limit: usize,
+    /// Only the processes of this cgroup and its descendants, ranked 1.. among themselves:
+    /// whom --cgroup-headroom would kill there, in order (PATH below the cgroup root, e.g.
+    /// /system.slice/foo.service)
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<PathBuf>,
     /// earlyoom options (--prefer, --avoid, --ignore, --ignore-root-user, --sort-by-rss, ...)
     #[arg(
         trailing_var_arg = true,
@@ -184,7 +189,7 @@ fn run(cli: Cli) -> Result<u8, CtlError> {
     match cli.command {
         Command::Candidates(a) => {
             let opts = config::load(&host, &cli.roots.default_file, a.earlyoom)?;
-            candidates::run(&host, &opts, a.json, a.all, a.limit)
+            candidates::run(&host, &opts, a.json, a.all, a.limit, a.cgroup.as_deref())
         }
         Command::Status(a) => {
             if !(a.interval.is_finite() && (0.0..=60.0).contains(&a.interval)) {

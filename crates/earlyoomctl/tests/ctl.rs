@@ -759,3 +759,175 @@ fn runs_on_this_machine() {
     assert!(matches!(out.status.code(), Some(0..=2)));
     let _: Value = serde_json::from_slice(&out.stdout).unwrap();
 }
+
+/// The eligible pids of a `candidates --json`, in rank order (checking ranks are 1..n).
+fn ranked_pids(v: &Value) -> Vec<i64> {
+    let procs = v["processes"].as_array().unwrap();
+    let eligible: Vec<&Value> = procs.iter().take_while(|p| p["eligible"] == true).collect();
+    for (i, p) in eligible.iter().enumerate() {
+        assert_eq!(p["rank"], i as i64 + 1, "{p}");
+    }
+    assert!(procs[eligible.len()..]
+        .iter()
+        .all(|p| p["eligible"] == false && p["rank"].is_null()));
+    eligible
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect()
+}
+
+/// `candidates --cgroup`: the ranking restricted to a cgroup's subtree and renumbered, which
+/// is the order the daemon's own scan restricted to that subtree (what --cgroup-headroom
+/// runs) picks in, one kill after another.
+#[test]
+fn candidates_within_a_cgroup() {
+    let b = Box_::new("incident", "cgwithin");
+    let (v, code) = b.json(&["candidates", "--json", "--cgroup", "/user.slice"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["cgroup"]["path"], "/user.slice");
+    // 3100, 3140, 3141, 3188 (user-1000's subtree) and 20771, 20790 (user-1001's).
+    assert_eq!(v["cgroup"]["member_pids"], 6);
+    assert_eq!(ranked_pids(&v), [20771, 20790, 3141, 3100, 3140]);
+    assert_eq!(v["next_victim"]["pid"], 20771);
+    // Nothing from outside the subtree, skipped ones included.
+    let listed: BTreeSet<i64> = v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, [3100, 3140, 3141, 3188, 20771, 20790].into());
+    assert_eq!(find(&v, 3188)["skip"], "zombie");
+    // Without --cgroup: null, and every process.
+    let (all, _) = b.json(&["candidates", "--json"]);
+    assert!(all["cgroup"].is_null());
+    assert!(all["processes"].as_array().unwrap().len() > listed.len());
+
+    // The three spellings name the same cgroup.
+    let abs = b.cgroup().join("system.slice/webterm.service");
+    for arg in [
+        "/system.slice/webterm.service",
+        "system.slice/webterm.service",
+        abs.to_str().unwrap(),
+    ] {
+        let (v, code) = b.json(&["candidates", "--json", "--cgroup", arg]);
+        assert_eq!(code, 0, "{arg}");
+        assert_eq!(
+            v["cgroup"]["path"], "/system.slice/webterm.service",
+            "{arg}"
+        );
+        assert_eq!(ranked_pids(&v), [41377, 2301], "{arg}");
+    }
+    // The earlyoom options still apply: --prefer ttyd lifts it to #1 inside the cgroup.
+    let (v, _) = b.json(&[
+        "candidates",
+        "--json",
+        "--cgroup",
+        "/system.slice/webterm.service",
+        "--prefer",
+        "^ttyd$",
+    ]);
+    assert_eq!(ranked_pids(&v), [2301, 41377]);
+    // A cgroup where nothing may be chosen (udevd has oom_score_adj -1000).
+    let (v, code) = b.json(&[
+        "candidates",
+        "--json",
+        "--cgroup",
+        "system.slice/systemd-udevd.service",
+    ]);
+    assert_eq!(code, 0);
+    assert!(v["next_victim"].is_null(), "{v:#}");
+    assert_eq!(find(&v, 455)["skip"], "protected");
+
+    // The daemon's scan restricted to each cgroup (its --cgroup-headroom path), repeated
+    // with each pick removed, picks in the same order.
+    let (file_cfg, _) = b.json(&["candidates", "--json"]);
+    assert_eq!(file_cfg["next_victim"]["pid"], 41377);
+    let m = || Matchers {
+        prefer: Some(compile(b"^(python3|node|chrome)$").unwrap()),
+        avoid: Some(compile(b"^(systemd.*|dockerd|containerd|ttyd|tmux.*)$").unwrap()),
+        ignore: None,
+    };
+    for cg in ["user.slice", "system.slice", "docker.slice", "/"] {
+        let (v, _) = b.json(&["candidates", "--json", "--cgroup", cg]);
+        let dir = b.cgroup().join(cg.trim_start_matches('/'));
+        let mut pids = earlyoom::cgroup::procs(&dir);
+        // The daemon never picks itself (left out, its scan would say so on stderr).
+        pids.retain(|&p| p != 1187);
+        let mut order = Vec::new();
+        loop {
+            let mut s = Scanner::new(
+                ProcRoot(b.proc().as_os_str().as_bytes().to_vec()),
+                Options::default(),
+                m(),
+            );
+            s.set_my_pid(1187);
+            let Some(pick) = s.scan_among(Some(&pids)).unwrap().victim.map(|v| v.pid) else {
+                break;
+            };
+            order.push(i64::from(pick));
+            pids.retain(|&p| p != pick);
+        }
+        assert!(!order.is_empty(), "{cg}");
+        assert_eq!(ranked_pids(&v), order, "cgroup '{cg}'");
+    }
+
+    // Human output: the scope said, ranks from 1.
+    let out = b.run(&["candidates", "--cgroup", "/docker.slice"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("only cgroup /docker.slice and its descendants (2 pids"),
+        "{text}"
+    );
+    assert!(text.contains("next victim: pid 33050 postgres"), "{text}");
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap();
+    assert!(first.contains("33050"), "{first}");
+    assert!(!text.contains("41377"), "{text}");
+}
+
+#[test]
+fn candidates_cgroup_usage_errors() {
+    let b = Box_::new("incident", "cgusage");
+    let fails = |arg: &str, says: &str| {
+        let out = b.run(&["candidates", "--cgroup", arg]);
+        assert_eq!(out.status.code(), Some(64), "{arg}");
+        assert!(out.stdout.is_empty(), "{arg}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains(says), "{arg}: {err}");
+    };
+    fails(
+        "/system.slice/nope.service",
+        "cgroup /system.slice/nope.service does not exist under",
+    );
+    fails("../incident", "'..' is not allowed");
+    fails(
+        "/system.slice/webterm.service/memory.max",
+        "is not a cgroup",
+    );
+    // --json too: no JSON on stdout, the same status.
+    let out = b.run(&["candidates", "--json", "--cgroup", "nope"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stdout.is_empty());
+    // After the earlyoom options --cgroup is theirs (ambiguous to earlyoom): a hint.
+    let out = b.run(&["candidates", "--cgroup-kill", "--cgroup", "/docker.slice"]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("go before the earlyoom options"), "{err}");
+    // The daemon's --cgroup-* options are still earlyoom options.
+    let (v, code) = b.json(&[
+        "candidates",
+        "--json",
+        "--cgroup",
+        "/docker.slice",
+        "--cgroup-kill",
+        "--cgroup-headroom",
+        "10,5",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(v["options"]["args"][0], "--cgroup-kill");
+    assert_eq!(ranked_pids(&v), [33050, 33012]);
+}
