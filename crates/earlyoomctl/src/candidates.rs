@@ -38,6 +38,18 @@ impl Survey {
         self.rows.retain(|r| pids.binary_search(&r.pid).is_ok());
         renumber(&mut self.rows);
     }
+
+    /// A copy restricted to the subtree of cgroup `dir` (the processes the daemon's scan
+    /// would choose among for that cgroup).
+    pub fn within(&self, dir: &std::path::Path) -> Survey {
+        let mut s = Survey {
+            rows: self.rows.clone(),
+            sort_by_rss: self.sort_by_rss,
+            daemon_pid: self.daemon_pid,
+        };
+        s.restrict(&cgroup::procs(dir));
+        s
+    }
 }
 
 /// Positions 1.. over the eligible rows, in the order they are in.

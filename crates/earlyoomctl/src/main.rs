@@ -113,7 +113,7 @@ pub struct Roots {
 enum Command {
     /// Who earlyoom would kill now: every process ranked, #1 first
     Candidates(CandidatesArgs),
-    /// Memory and swap against the thresholds, PSI, guarded cgroups
+    /// Memory and swap against the thresholds, PSI, guarded and capped cgroups
     Status(StatusArgs),
     /// Check the OOM setup: findings, fixes, exit status = worst
     Audit(AuditArgs),

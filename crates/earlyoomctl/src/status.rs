@@ -1,6 +1,8 @@
 //! `earlyoomctl status`: memory and swap against the thresholds through the daemon's
-//! [`decide`], system PSI, and the cgroups the livelock guard watches, sampled twice with
-//! the guard's own reader and judged by the guard's own detector.
+//! [`decide`], system PSI, the cgroups the livelock guard watches, sampled twice with
+//! the guard's own reader and judged by the guard's own detector, and the headroom of every
+//! capped cgroup as `--cgroup-headroom` computes and judges it ([`scope::read_cap`],
+//! [`scope::headroom`], [`scope::decide`]).
 
 use crate::config::{self, Effective, OptionsJson};
 use crate::host::{Brief, Host};
@@ -10,8 +12,12 @@ use earlyoom::cgroup::{self, Files, Sample};
 use earlyoom::decide::{decide, Action, Limits};
 use earlyoom::guard::{self, GuardConfig, Tracker};
 use earlyoom::meminfo::MemInfo;
+use earlyoom::scope::{self, CapSample, Headroom, HeadroomConfig};
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// How many capped cgroups the text output lists (the tightest); `--json` lists all.
+pub const HEADROOM_SHOWN: usize = 20;
 
 /// `v` rounded to `digits` decimals, as the JSON shows percentages and rates (a value that
 /// is not finite becomes null).
@@ -222,15 +228,111 @@ pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
     view
 }
 
+/// One cgroup with a finite memory.max, as the headroom watcher reads it.
+pub struct CappedCgroup {
+    /// Below the cgroup root, no leading `/` (as the guard's table).
+    pub rel: String,
+    pub sample: CapSample,
+    pub headroom: Headroom,
+    /// What the daemon would do now (None: `--cgroup-headroom` is off).
+    pub action: Option<Action>,
+    /// The process the daemon would signal in it, when it would act.
+    pub next_victim: Option<Brief>,
+}
+
+pub struct HeadroomView {
+    /// The lines `--cgroup-headroom` sets (None: off).
+    pub cfg: Option<HeadroomConfig>,
+    /// Why it cannot work under this cgroup root (not cgroup v2, no memory controller).
+    pub unavailable: Option<String>,
+    /// Tightest first (least headroom in percent of memory.max), then by path.
+    pub cgroups: Vec<CappedCgroup>,
+    pub unreadable: Vec<(String, String)>,
+    /// The processes were ranked (some cgroup is at a line and the patterns compile).
+    pub ranked: bool,
+}
+
+/// Every cgroup below the root with a finite memory.max (the daemon's own rule for what it
+/// watches), read once with the daemon's reader, its headroom and the signal it asks for
+/// computed by the daemon's own functions, the machine's free swap as the swap room.
+pub fn headrooms(host: &Host, opts: &Effective) -> HeadroomView {
+    let cfg = config::probe_settings(&opts.cfg).headroom;
+    let mut view = HeadroomView {
+        cfg,
+        unavailable: None,
+        cgroups: Vec::new(),
+        unreadable: Vec::new(),
+        ranked: false,
+    };
+    let root = host.cgroup();
+    if let Err(why) = cgroup::check_memory_v2(&root) {
+        view.unavailable = Some(why);
+        return view;
+    }
+    let mut files = Files::default();
+    for n in cgroup::walk(&root.0).into_iter().skip(1) {
+        if !matches!(files.limit(&n.path, "memory.max"), Ok(Some(_))) {
+            continue;
+        }
+        let sample = match scope::read_cap(&mut files, &n.path, true) {
+            Ok(s) => s,
+            Err(e) => {
+                view.unreadable.push((n.rel, e.to_string()));
+                continue;
+            }
+        };
+        let headroom = scope::headroom(&sample, opts.mem.swap_free_kib);
+        view.cgroups.push(CappedCgroup {
+            action: cfg.map(|c| scope::decide(&headroom, &c)),
+            rel: n.rel,
+            sample,
+            headroom,
+            next_victim: None,
+        });
+    }
+    view.cgroups.sort_by(|a, b| {
+        a.headroom
+            .percent
+            .total_cmp(&b.headroom.percent)
+            .then_with(|| a.rel.cmp(&b.rel))
+    });
+    // Who the daemon would signal where it would act: the ranking restricted to the
+    // cgroup's subtree (a pattern that does not compile names nobody: the daemon would
+    // not start).
+    let acting = view
+        .cgroups
+        .iter()
+        .any(|c| c.action.is_some_and(|a| a != Action::None));
+    if acting {
+        if let Ok(all) = crate::candidates::survey(host, &opts.cfg) {
+            view.ranked = true;
+            for c in view
+                .cgroups
+                .iter_mut()
+                .filter(|c| c.action.is_some_and(|a| a != Action::None))
+            {
+                let s = all.within(&root.0.join(&c.rel));
+                c.next_victim = s.next_victim().map(|r| Brief {
+                    pid: r.pid,
+                    comm: crate::candidates::comm(r),
+                    rss_kib: r.rss_kib.unwrap_or(0),
+                });
+            }
+        }
+    }
+    view
+}
+
 pub fn run(host: &Host, opts: &Effective, json: bool, interval: f64) -> Result<u8, CtlError> {
     let m = opts.mem;
     let th = thresholds(&m, config::probe_settings(&opts.cfg).limits);
     let psi = host.psi();
     let view = watch(host, opts, interval);
+    let rooms = headrooms(host, opts);
     if json {
-        crate::print_json(&to_json(opts, &m, &th, &psi, &view));
+        crate::print_json(&to_json(opts, &m, &th, &psi, &view, &rooms));
     } else {
-        print!("{}", human(opts, &m, &th, &psi, &view));
+        print!("{}", human(opts, &m, &th, &psi, &view, &rooms));
     }
     Ok(crate::exit::OK)
 }
@@ -363,6 +465,78 @@ struct GuardJson {
     unreadable: Vec<UnreadableJson>,
 }
 
+#[derive(Serialize)]
+struct CappedJson {
+    cgroup: String,
+    max_bytes: u64,
+    current_bytes: u64,
+    anon_bytes: u64,
+    file_bytes: u64,
+    shmem_bytes: u64,
+    swap_max_bytes: Option<u64>,
+    swap_current_bytes: u64,
+    reclaimable_bytes: u64,
+    headroom_bytes: u64,
+    headroom_percent: f64,
+    /// null when `--cgroup-headroom` is off.
+    action: Option<&'static str>,
+    next_victim: Option<LargestJson>,
+}
+
+#[derive(Serialize)]
+struct HeadroomJson {
+    enabled: bool,
+    term_percent: Option<f64>,
+    kill_percent: Option<f64>,
+    unavailable: Option<String>,
+    /// Tightest first.
+    cgroups: Vec<CappedJson>,
+    unreadable: Vec<UnreadableJson>,
+}
+
+fn headroom_json(v: &HeadroomView) -> HeadroomJson {
+    HeadroomJson {
+        enabled: v.cfg.is_some(),
+        term_percent: v.cfg.map(|c| round(c.term_percent, 2)),
+        kill_percent: v.cfg.map(|c| round(c.kill_percent, 2)),
+        unavailable: v.unavailable.clone(),
+        cgroups: v
+            .cgroups
+            .iter()
+            .map(|c| {
+                let s = &c.sample;
+                CappedJson {
+                    cgroup: c.rel.clone(),
+                    max_bytes: s.max,
+                    current_bytes: s.current,
+                    anon_bytes: s.anon,
+                    file_bytes: s.file,
+                    shmem_bytes: s.shmem,
+                    swap_max_bytes: s.swap_max,
+                    swap_current_bytes: s.swap_current,
+                    reclaimable_bytes: c.headroom.reclaimable,
+                    headroom_bytes: c.headroom.bytes,
+                    headroom_percent: round(c.headroom.percent, 2),
+                    action: c.action.map(action_key),
+                    next_victim: c.next_victim.as_ref().map(|b| LargestJson {
+                        pid: b.pid,
+                        comm: b.comm.clone(),
+                        rss_kib: b.rss_kib,
+                    }),
+                }
+            })
+            .collect(),
+        unreadable: v
+            .unreadable
+            .iter()
+            .map(|(c, e)| UnreadableJson {
+                cgroup: c.clone(),
+                error: e.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// `status --json`.
 #[derive(Serialize)]
 struct StatusJson {
@@ -373,6 +547,7 @@ struct StatusJson {
     thresholds: ThresholdsJson,
     psi_memory: PsiJson,
     livelock_guard: GuardJson,
+    cgroup_headroom: HeadroomJson,
 }
 
 fn to_json(
@@ -381,6 +556,7 @@ fn to_json(
     th: &Thresholds,
     psi: &Result<procfs::MemoryPressure, String>,
     view: &GuardView,
+    rooms: &HeadroomView,
 ) -> StatusJson {
     StatusJson {
         command: "status",
@@ -418,6 +594,7 @@ fn to_json(
                 })
                 .collect(),
         },
+        cgroup_headroom: headroom_json(rooms),
     }
 }
 
@@ -439,6 +616,7 @@ fn human(
     th: &Thresholds,
     psi: &Result<procfs::MemoryPressure, String>,
     view: &GuardView,
+    rooms: &HeadroomView,
 ) -> String {
     use std::fmt::Write;
     let mut o = String::new();
@@ -519,6 +697,16 @@ fn human(
         }
     }
     let _ = writeln!(o);
+    o.push_str(&guard_text(view));
+    let _ = writeln!(o);
+    o.push_str(&headroom_text(rooms));
+    o
+}
+
+/// The livelock guard's section of `status`.
+fn guard_text(view: &GuardView) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
     if let Some(why) = &view.unavailable {
         let _ = writeln!(
             o,
@@ -594,6 +782,80 @@ fn human(
         }
     }
     for (c, e) in &view.unreadable {
+        let _ = writeln!(o, "{c}: unreadable ({e})");
+    }
+    o
+}
+
+/// The `--cgroup-headroom` section of `status`: the HEADROOM_SHOWN tightest capped cgroups.
+fn headroom_text(v: &HeadroomView) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let state = match v.cfg {
+        Some(c) => format!(
+            "on (SIGTERM at <= {:.2} %, SIGKILL at <= {:.2} % of memory.max)",
+            c.term_percent, c.kill_percent
+        ),
+        None => "OFF (--cgroup-headroom not in the options); what it would see:".into(),
+    };
+    if let Some(why) = &v.unavailable {
+        let on = if v.cfg.is_some() { "on" } else { "off" };
+        let _ = writeln!(o, "cgroup headroom: {on} but cannot work here: {why}");
+        return o;
+    }
+    let _ = writeln!(o, "cgroup headroom: {}", units::wrap(&state, 17, 100));
+    let n = v.cgroups.len();
+    let _ = writeln!(
+        o,
+        "{n} cgroup{} with a finite memory.max{}",
+        if n == 1 { "" } else { "s" },
+        if n > 1 { ", tightest first" } else { "" }
+    );
+    if n > 0 {
+        let _ = writeln!(
+            o,
+            "{:<32} {:>6} {:>6} {:>8} {:>9} {:>9}  ACTION",
+            "CGROUP", "MAX", "USAGE", "RECLAIM", "HEADROOM", "% OF MAX"
+        );
+    }
+    for c in v.cgroups.iter().take(HEADROOM_SHOWN) {
+        let name = if c.rel.chars().count() > 32 {
+            let _ = writeln!(o, "{}", c.rel);
+            String::new()
+        } else {
+            c.rel.clone()
+        };
+        let _ = writeln!(
+            o,
+            "{:<32} {:>6} {:>6} {:>8} {:>9} {:>7.1} %  {}",
+            name,
+            units::short(Some(c.sample.max)),
+            units::short(Some(c.sample.current)),
+            units::short(Some(c.headroom.reclaimable)),
+            units::short(Some(c.headroom.bytes)),
+            c.headroom.percent,
+            c.action.map_or("-", action_key)
+        );
+        if let Some(b) = &c.next_victim {
+            let _ = writeln!(
+                o,
+                "    next victim in it: pid {} {}, RSS {} (see candidates --cgroup)",
+                b.pid,
+                crate::candidates::comm_cell(&b.comm),
+                units::kib(b.rss_kib)
+            );
+        } else if v.ranked && c.action.is_some_and(|a| a != Action::None) {
+            let _ = writeln!(o, "    no process in it may be chosen");
+        }
+    }
+    if n > HEADROOM_SHOWN {
+        let _ = writeln!(
+            o,
+            "... {} more cgroups with more headroom not shown (--json lists all)",
+            n - HEADROOM_SHOWN
+        );
+    }
+    for (c, e) in &v.unreadable {
         let _ = writeln!(o, "{c}: unreadable ({e})");
     }
     o

@@ -931,3 +931,284 @@ fn candidates_cgroup_usage_errors() {
     assert_eq!(v["options"]["args"][0], "--cgroup-kill");
     assert_eq!(ranked_pids(&v), [33050, 33012]);
 }
+
+/// The `cgroup_headroom.cgroups` of a `status --json`, by name.
+fn capped<'a>(v: &'a Value, cgroup: &str) -> &'a Value {
+    v["cgroup_headroom"]["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cgroup"] == cgroup)
+        .unwrap_or_else(|| panic!("{cgroup} not listed: {v:#}"))
+}
+
+/// Writes a capped cgroup's memory files (bytes) below the box's cgroup root.
+fn write_cap(b: &Box_, rel: &str, max: u64, current: u64, file: u64, shmem: u64) {
+    std::fs::create_dir_all(b.cgroup().join(rel)).unwrap();
+    let w = |f: &str, t: String| b.write(&format!("cgroup/{rel}/{f}"), &t);
+    w("memory.max", format!("{max}\n"));
+    w("memory.current", format!("{current}\n"));
+    w(
+        "memory.stat",
+        format!(
+            "anon {}\nfile {file}\nkernel 0\nshmem {shmem}\n",
+            current - file
+        ),
+    );
+    if !b.cgroup().join(rel).join("cgroup.procs").exists() {
+        w("cgroup.procs", String::new());
+    }
+}
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// `status`: every cgroup with a finite memory.max, its headroom as --cgroup-headroom
+/// computes it (free below max plus page cache, not tmpfs, plus anon only as far as swap
+/// allows), tightest first, and without the option what it would see.
+#[test]
+fn status_shows_the_headroom_of_capped_cgroups() {
+    let b = Box_::new("incident", "headroom");
+    let (v, code) = b.json(&["status", "--json", "--interval", "0"]);
+    assert_eq!(code, 0);
+    let h = &v["cgroup_headroom"];
+    assert_eq!(h["enabled"], false, "{h:#}");
+    assert!(h["term_percent"].is_null() && h["unavailable"].is_null());
+    let names: Vec<&str> = h["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cgroup"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "system.slice/webterm.service",
+            "user.slice/user-1000.slice",
+            "docker.slice",
+            "system.slice/earlyoom.service",
+            "user.slice/user-1001.slice",
+            "user.slice/user-1002.slice"
+        ]
+    );
+    // webterm: 16 GiB max, 12.85 GiB used of which 30 MiB page cache, no swap.
+    let web = capped(&v, "system.slice/webterm.service");
+    let (max, cur, cache) = (16 * GIB, 13_797_582_438u64, 30 * MIB);
+    assert_eq!(web["max_bytes"], max);
+    assert_eq!(web["current_bytes"], cur);
+    assert_eq!(web["reclaimable_bytes"], cache);
+    assert_eq!(web["headroom_bytes"], max - cur + cache);
+    assert_eq!(web["headroom_percent"], 19.87);
+    assert!(h["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["action"].is_null() && c["next_victim"].is_null()));
+    let text = String::from_utf8(b.run(&["status", "--interval", "0"]).stdout).unwrap();
+    assert!(
+        text.contains("cgroup headroom: OFF (--cgroup-headroom not in the options)"),
+        "{text}"
+    );
+    assert!(text.contains("6 cgroups with a finite memory.max, tightest first"));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("system.slice/webterm.service") && l.contains("19.9 %"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.ends_with("  -"), "{row}");
+
+    // Now: webterm 1 GiB from its max (SIGTERM at 10 %), user-1002 full of tmpfs
+    // (SIGKILL: shmem is not cache), docker.slice as full but of page cache (none).
+    write_cap(&b, "system.slice/webterm.service", max, max - GIB, cache, 0);
+    write_cap(
+        &b,
+        "user.slice/user-1002.slice",
+        max,
+        max - 200 * MIB,
+        3 * GIB,
+        3 * GIB,
+    );
+    write_cap(&b, "docker.slice", max, max - 100 * MIB, 4 * GIB, 0);
+    let (v, _) = b.json(&[
+        "status",
+        "--json",
+        "--interval",
+        "0",
+        "--cgroup-headroom",
+        "10,5",
+    ]);
+    let h = &v["cgroup_headroom"];
+    assert_eq!(h["enabled"], true);
+    assert_eq!(
+        (h["term_percent"].as_f64(), h["kill_percent"].as_f64()),
+        (Some(10.0), Some(5.0))
+    );
+    let (tmpfs, web, cache_full) = (
+        capped(&v, "user.slice/user-1002.slice"),
+        capped(&v, "system.slice/webterm.service"),
+        capped(&v, "docker.slice"),
+    );
+    assert_eq!(tmpfs["reclaimable_bytes"], 0);
+    assert_eq!(tmpfs["headroom_percent"], 1.22);
+    assert_eq!(tmpfs["action"], "SIGKILL");
+    assert!(tmpfs["next_victim"].is_null(), "no process in it");
+    assert_eq!(web["headroom_bytes"], GIB + cache);
+    assert_eq!(web["action"], "SIGTERM");
+    // The victim inside it: the ranking restricted to it (ttyd is avoided).
+    assert_eq!(web["next_victim"]["pid"], 41377);
+    assert_eq!(web["next_victim"]["comm"], "ugrep");
+    assert_eq!(cache_full["reclaimable_bytes"], 4 * GIB);
+    assert_eq!(cache_full["action"], "none");
+    assert!(cache_full["next_victim"].is_null());
+    // Tightest first.
+    let order: Vec<&str> = h["cgroups"].as_array().unwrap()[..3]
+        .iter()
+        .map(|c| c["cgroup"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "user.slice/user-1002.slice",
+            "system.slice/webterm.service",
+            "docker.slice"
+        ]
+    );
+    let out = b.run(&["status", "--interval", "0", "--cgroup-headroom", "10,5"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "cgroup headroom: on (SIGTERM at <= 10.00 %, SIGKILL at <= 5.00 % of memory.max)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("next victim in it: pid 41377 ugrep"),
+        "{text}"
+    );
+    assert!(text.contains("no process in it may be chosen"), "{text}");
+    let section = &text[text.find("cgroup headroom:").unwrap()..];
+    let row = |name: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {text}"))
+            .to_string()
+    };
+    assert!(row("user.slice/user-1002.slice").ends_with("SIGKILL"));
+    assert!(row("system.slice/webterm.service").ends_with("SIGTERM"));
+    assert!(row("docker.slice").ends_with("none"));
+}
+
+/// Anon is room only as far as the cgroup may swap and the machine has swap free: the
+/// healthy box's 8 GiB of zram.
+#[test]
+fn headroom_counts_swap_only_where_the_cgroup_may_swap() {
+    let b = Box_::new("healthy", "hswap");
+    let web = "system.slice/webterm.service";
+    write_cap(&b, web, 4 * GIB, 4 * GIB - 50 * MIB, 0, 0);
+    let status = || {
+        let (v, _) = b.json(&[
+            "status",
+            "--json",
+            "--interval",
+            "0",
+            "--cgroup-headroom",
+            "10,5",
+        ]);
+        v
+    };
+    let v = status();
+    let c = capped(&v, web);
+    assert_eq!(c["swap_max_bytes"], 0);
+    assert_eq!(c["reclaimable_bytes"], 0);
+    assert_eq!(c["action"], "SIGKILL");
+    b.write(&format!("cgroup/{web}/memory.swap.max"), "max\n");
+    let v = status();
+    let c = capped(&v, web);
+    // Up to the machine's free swap (8 GiB zram, more than the cgroup's anon).
+    assert_eq!(c["reclaimable_bytes"], 4 * GIB - 50 * MIB);
+    assert_eq!(c["action"], "none");
+    b.write(
+        &format!("cgroup/{web}/memory.swap.max"),
+        &format!("{}\n", 100 * MIB),
+    );
+    b.write(
+        &format!("cgroup/{web}/memory.swap.current"),
+        &format!("{}\n", 40 * MIB),
+    );
+    let c = capped(&status(), web).clone();
+    assert_eq!(c["reclaimable_bytes"], 60 * MIB);
+    assert_eq!(c["headroom_bytes"], 110 * MIB);
+    assert_eq!(c["action"], "SIGKILL");
+}
+
+/// Thousands of cgroups: the text shows the 20 tightest and says how many it left out; the
+/// JSON has them all.
+#[test]
+fn status_headroom_is_bounded_in_text() {
+    let b = Box_::new("incident", "hbound");
+    for i in 0..30u64 {
+        write_cap(
+            &b,
+            &format!("machine.slice/vm-{i:02}.scope"),
+            GIB,
+            (20 + i) * GIB / 100,
+            0,
+            0,
+        );
+    }
+    let (v, _) = b.json(&["status", "--json", "--interval", "0"]);
+    let all = v["cgroup_headroom"]["cgroups"].as_array().unwrap();
+    assert_eq!(all.len(), 36);
+    let pct: Vec<f64> = all
+        .iter()
+        .map(|c| c["headroom_percent"].as_f64().unwrap())
+        .collect();
+    assert!(pct.windows(2).all(|w| w[0] <= w[1]), "{pct:?}");
+    let out = b.run(&["status", "--interval", "0"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = &text[text.find("cgroup headroom:").unwrap()..];
+    assert!(section.contains("36 cgroups with a finite memory.max"));
+    let rows = section.lines().filter(|l| l.ends_with(" %  -")).count();
+    assert_eq!(rows, 20, "{section}");
+    assert!(
+        section.contains("... 16 more cgroups with more headroom not shown (--json lists all)"),
+        "{section}"
+    );
+    // The 20 tightest: the webterm (19.9 %), then vm-29 (51 %) .. vm-11 (69 %).
+    assert!(section.contains("system.slice/webterm.service"));
+    assert!(section.contains("machine.slice/vm-29.scope"));
+    assert!(section.contains("machine.slice/vm-11.scope"));
+    assert!(!section.contains("vm-10") && !section.contains("vm-00"));
+}
+
+/// No cgroup v2 memory hierarchy: the section says why, the rest still answers.
+#[test]
+fn status_headroom_without_cgroup_v2() {
+    let b = Box_::new("incident", "hnov2");
+    std::fs::remove_file(b.cgroup().join("cgroup.controllers")).unwrap();
+    let (v, code) = b.json(&[
+        "status",
+        "--json",
+        "--interval",
+        "0",
+        "--cgroup-headroom",
+        "10",
+    ]);
+    assert_eq!(code, 0);
+    let h = &v["cgroup_headroom"];
+    assert_eq!(h["enabled"], true);
+    assert!(h["unavailable"]
+        .as_str()
+        .unwrap()
+        .contains("not a cgroup v2 mount"));
+    assert!(h["cgroups"].as_array().unwrap().is_empty());
+    let text = String::from_utf8(
+        b.run(&["status", "--interval", "0", "--cgroup-headroom", "10"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("cgroup headroom: on but cannot work here"),
+        "{text}"
+    );
+}
