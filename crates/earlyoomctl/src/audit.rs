@@ -4,7 +4,9 @@
 //! The checks are the lessons of docs/incident.md: a throttle band with no swap is
 //! a livelock zone unless the guard watches it; caps that sum past RAM protect nothing; the
 //! operator's way in must not be a victim; the backstop must run, be locked in memory and be
-//! protected itself; and its thresholds must be able to fire on this box.
+//! protected itself; and its thresholds must be able to fire on this box. And what the
+//! admin protected must not live in a capped cgroup where only the kernel's memcg OOM
+//! killer acts (docs/scopes.md: without `--cgroup-headroom`).
 
 use crate::candidates;
 use crate::config::{self, Effective, OptionsJson, Source};
@@ -16,7 +18,7 @@ use earlyoom::cgroup;
 use earlyoom::cli::Config;
 use earlyoom::decide::Action;
 use earlyoom::meminfo::MemInfo;
-use earlyoom::victim::Ranked;
+use earlyoom::victim::{Ranked, Skip};
 use serde::Serialize;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -201,6 +203,9 @@ pub fn run(
         Ok(cgs) => {
             check_livelock_band(&mut r, host, &opts, cgs);
             check_caps(&mut r, &opts, cgs);
+            if let Some(s) = &survey {
+                check_capped_protected(&mut r, &opts, cgs, s);
+            }
         }
         Err(why) => r.add(
             if opts.cfg.livelock_guard {
@@ -792,6 +797,106 @@ fn check_caps(r: &mut AuditReport, opts: &Effective, cgs: &[Cg]) {
             } else {
                 "nothing to do"
             },
+        );
+    }
+}
+
+/// An oom_score_adj at or below this is the admin protecting a process.
+pub const PROTECTED_ADJ: i32 = -900;
+
+/// How the admin protected `r`, if they did: `--avoid` or `--ignore` matches it, or its
+/// oom_score_adj is at or below [`PROTECTED_ADJ`] (kernel threads, init and zombies are not
+/// services; the caller leaves the daemon out, whatever its oom_score_adj).
+fn protection(r: &Ranked) -> Option<String> {
+    if matches!(
+        r.skip,
+        Some(Skip::InitOrKthreadd | Skip::KernelThread | Skip::Zombie | Skip::Myself)
+    ) {
+        return None;
+    }
+    if r.avoid {
+        Some("--avoid".into())
+    } else if r.skip == Some(Skip::Ignored) {
+        Some("--ignore".into())
+    } else {
+        r.oom_score_adj
+            .filter(|&a| a <= PROTECTED_ADJ)
+            .map(|a| format!("oom_score_adj {a}"))
+    }
+}
+
+/// Protected processes in the subtree of a cgroup with a finite memory.max, while
+/// `--cgroup-headroom` is off: when that cgroup fills up, the kernel's memcg OOM killer acts
+/// there alone, long before the machine runs short (earlyoom #331). One finding per capped
+/// cgroup, the innermost holding each process (membership by `cgroup::procs`, the daemon's
+/// own reader).
+fn check_capped_protected(
+    r: &mut AuditReport,
+    opts: &Effective,
+    cgs: &[Cg],
+    s: &candidates::Survey,
+) {
+    if opts.cfg.cgroup_headroom.is_some() {
+        return;
+    }
+    let protected: Vec<(&Ranked, String)> = s
+        .rows
+        .iter()
+        .filter(|row| Some(row.pid) != s.daemon_pid)
+        .filter_map(|row| protection(row).map(|how| (row, how)))
+        .collect();
+    if protected.is_empty() {
+        return;
+    }
+    // The walk lists parents before children: the last capped cgroup holding a process is
+    // the innermost.
+    let mut home: Vec<Option<usize>> = vec![None; protected.len()];
+    for (i, c) in cgs.iter().enumerate() {
+        if i == 0 || c.max.is_none() {
+            continue;
+        }
+        let pids = cgroup::procs(&c.path);
+        for (k, (row, _)) in protected.iter().enumerate() {
+            if pids.binary_search(&row.pid).is_ok() {
+                home[k] = Some(i);
+            }
+        }
+    }
+    const LISTED: usize = 6;
+    for (i, c) in cgs.iter().enumerate() {
+        let here: Vec<&(&Ranked, String)> = protected
+            .iter()
+            .zip(&home)
+            .filter(|(_, h)| **h == Some(i))
+            .map(|(p, _)| p)
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        let mut names: Vec<String> = here
+            .iter()
+            .take(LISTED)
+            .map(|(row, how)| format!("{} (pid {}, {how})", candidates::comm(row), row.pid))
+            .collect();
+        if here.len() > LISTED {
+            names.push(format!("{} more", here.len() - LISTED));
+        }
+        let (one, verb) = if here.len() == 1 {
+            ("a protected process", "lives")
+        } else {
+            ("protected processes", "live")
+        };
+        r.add(
+            Severity::Warning,
+            "capped-protected",
+            c.rel.clone(),
+            format!(
+                "{one} {verb} in {} (memory.max {}): {}. When that cgroup fills up, the kernel's memcg OOM killer acts there alone, before the machine is short of memory, and picks by oom_score inside the cgroup, ignoring --avoid and --ignore (earlyoom issue #331); without --cgroup-headroom earlyoom watches only the whole machine and never acts there",
+                c.rel,
+                units::limit(c.max),
+                names.join(", ")
+            ),
+            "add --cgroup-headroom 10,5 to EARLYOOM_ARGS (earlyoom then kills inside the cgroup by its own rules, avoided processes last, before the kernel does)",
         );
     }
 }

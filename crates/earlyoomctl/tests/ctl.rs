@@ -162,6 +162,12 @@ fn audit_flags_exactly_the_incident() {
             ("critical", "livelock-band", "user.slice/user-1002.slice"),
             ("warning", "way-in", "sshd"),
             ("warning", "caps-sum", "user.slice"),
+            (
+                "warning",
+                "capped-protected",
+                "system.slice/webterm.service"
+            ),
+            ("warning", "capped-protected", "user.slice/user-1000.slice"),
         ]),
         "{v:#}"
     );
@@ -190,7 +196,7 @@ fn audit_flags_exactly_the_incident() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("CRITICAL livelock-band system.slice/webterm.service"));
     assert!(text.contains("fix: add --livelock-guard to EARLYOOM_ARGS"));
-    assert!(text.contains("5 critical, 2 warning"), "{text}");
+    assert!(text.contains("5 critical, 4 warning"), "{text}");
 }
 
 #[test]
@@ -225,6 +231,8 @@ fn the_guard_turns_the_bands_into_info() {
         "-s",
         "100",
         "--livelock-guard",
+        "--cgroup-headroom",
+        "10,5",
         "--avoid",
         "^(sshd|systemd.*|tmux.*)$",
     ]);
@@ -424,7 +432,9 @@ fn where_the_options_come_from() {
             "^(sshd|sshd-session|systemd.*|dockerd|containerd|ttyd|tmux.*)$",
             "--prefer",
             "^(python3|node|chrome)$",
-            "--livelock-guard"
+            "--livelock-guard",
+            "--cgroup-headroom",
+            "10,5"
         ]
     );
     // Healthy: sshd avoided.
@@ -1211,4 +1221,215 @@ fn status_headroom_without_cgroup_v2() {
         text.contains("cgroup headroom: on but cannot work here"),
         "{text}"
     );
+}
+
+/// The (subject, message) of every `capped-protected` finding.
+fn capped_protected(v: &Value) -> Vec<(String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "capped-protected")
+        .map(|f| {
+            assert_eq!(f["severity"], "warning", "{f}");
+            (
+                f["subject"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// audit: what the admin protected (--avoid, --ignore, oom_score_adj <= -900) living in a
+/// capped cgroup's subtree while --cgroup-headroom is off: there the kernel's memcg OOM
+/// killer acts alone and ignores --avoid.
+#[test]
+fn audit_flags_protected_services_in_capped_cgroups() {
+    let b = Box_::new("incident", "cprot");
+    let (v, code) = b.json(&["audit", "--json"]);
+    assert_eq!(code, 2);
+    let found = capped_protected(&v);
+    let subjects: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
+    // ttyd in the web-terminal unit; the user manager and tmux server in user-1000's slice
+    // (deeper, in cgroups with no cap of their own). Not the daemon in its capped service.
+    assert_eq!(
+        subjects,
+        ["system.slice/webterm.service", "user.slice/user-1000.slice"]
+    );
+    let (_, web) = &found[0];
+    assert!(web.contains("ttyd (pid 2301, --avoid)"), "{web}");
+    assert!(web.contains("memory.max 16.0 GiB"), "{web}");
+    assert!(
+        web.contains("memcg OOM killer") && web.contains("issue #331"),
+        "{web}"
+    );
+    assert!(
+        !web.contains("ugrep"),
+        "only the protected are named: {web}"
+    );
+    let (_, user) = &found[1];
+    assert!(
+        user.contains("systemd (pid 3100, --avoid), tmux: server (pid 3140, --avoid)"),
+        "{user}"
+    );
+    let fix = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "capped-protected")
+        .unwrap()["fix"]
+        .as_str()
+        .unwrap();
+    assert!(fix.contains("--cgroup-headroom 10,5"), "{fix}");
+    let text = String::from_utf8(b.run(&["audit"]).stdout).unwrap();
+    assert!(
+        text.contains("WARNING  capped-protected system.slice/webterm.service"),
+        "{text}"
+    );
+    assert!(text.contains("fix: add --cgroup-headroom 10,5 to EARLYOOM_ARGS"));
+
+    // The same options with --cgroup-headroom: no such finding.
+    let base = [
+        "-m",
+        "5,3",
+        "-s",
+        "100",
+        "--avoid",
+        "^(systemd.*|dockerd|containerd|ttyd|tmux.*)$",
+    ];
+    let audit = |extra: &[&str]| {
+        let mut a = vec!["audit", "--json"];
+        a.extend_from_slice(&base);
+        a.extend_from_slice(extra);
+        b.json(&a).0
+    };
+    assert_eq!(capped_protected(&audit(&[])).len(), 2);
+    assert!(capped_protected(&audit(&["--cgroup-headroom", "10,5"])).is_empty());
+    assert!(capped_protected(&audit(&["--cgroup-headroom", "5"])).is_empty());
+
+    // The innermost capped cgroup holds a process: cap tmux.scope itself.
+    let tmux = "user.slice/user-1000.slice/user@1000.service/app.slice/tmux.scope";
+    b.write(&format!("cgroup/{tmux}/memory.max"), &format!("{}\n", GIB));
+    let found = capped_protected(&audit(&[]));
+    let subjects: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "system.slice/webterm.service",
+            "user.slice/user-1000.slice",
+            tmux
+        ]
+    );
+    assert!(
+        found[1].1.contains("a protected process lives in"),
+        "{}",
+        found[1].1
+    );
+    assert!(found[1].1.contains("systemd (pid 3100, --avoid)"));
+    assert!(found[2].1.contains("tmux: server (pid 3140, --avoid)"));
+    assert!(found[2].1.contains("memory.max 1.0 GiB"));
+}
+
+#[test]
+fn capped_protected_by_oom_score_adj_and_ignore() {
+    let b = Box_::new("incident", "cprotadj");
+    // No --avoid: only oom_score_adj <= -900 (containerd -999, udevd -1000) and --ignore.
+    let opts = ["audit", "--json", "-m", "5,3", "-s", "100"];
+    assert!(capped_protected(&b.json(&opts).0).is_empty());
+    b.write(
+        "cgroup/system.slice/containerd.service/memory.max",
+        &format!("{}\n", 2 * GIB),
+    );
+    b.write("cgroup/system.slice/memory.max", &format!("{}\n", 20 * GIB));
+    let (v, code) = b.json(&opts);
+    assert_eq!(code, 2);
+    let found = capped_protected(&v);
+    let subjects: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
+    // containerd in its own capped unit (the innermost); udevd only under system.slice.
+    assert_eq!(
+        subjects,
+        ["system.slice", "system.slice/containerd.service"]
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("systemd-udevd (pid 455, oom_score_adj -1000)"),
+        "{}",
+        found[0].1
+    );
+    assert!(
+        !found[0].1.contains("dockerd"),
+        "-500 is not protected: {}",
+        found[0].1
+    );
+    assert!(found[1]
+        .1
+        .contains("containerd (pid 880, oom_score_adj -999)"));
+    // --ignore protects too: postgres in docker.slice.
+    let mut with_ignore = opts.to_vec();
+    with_ignore.extend_from_slice(&["--ignore", "^postgres$"]);
+    let found = capped_protected(&b.json(&with_ignore).0);
+    let docker = found
+        .iter()
+        .find(|(s, _)| s == "docker.slice")
+        .unwrap_or_else(|| panic!("{found:?}"));
+    assert!(
+        docker.1.contains("postgres (pid 33050, --ignore)"),
+        "{}",
+        docker.1
+    );
+    // The daemon is not a protected service, whatever its oom_score_adj (its own unit is
+    // capped at 50M).
+    b.write("proc/1187/oom_score_adj", "-1000\n");
+    let found = capped_protected(&b.json(&opts).0);
+    assert!(
+        !found
+            .iter()
+            .any(|(s, _)| s == "system.slice/earlyoom.service"),
+        "{found:?}"
+    );
+}
+
+/// The healthy box runs with --cgroup-headroom; take it out and the audit warns, exit 1.
+#[test]
+fn the_healthy_box_needs_its_cgroup_headroom() {
+    let b = Box_::new("healthy", "cprot");
+    let (v, code) = b.json(&["audit", "--json"]);
+    assert_eq!(code, 0);
+    assert!(capped_protected(&v).is_empty());
+    let (v, code) = b.json(&[
+        "audit",
+        "--json",
+        "-m",
+        "5,3",
+        "-s",
+        "100",
+        "-r",
+        "3600",
+        "--avoid",
+        "^(sshd|sshd-session|systemd.*|dockerd|containerd|ttyd|tmux.*)$",
+        "--prefer",
+        "^(python3|node|chrome)$",
+        "--livelock-guard",
+    ]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(
+        problems(&v),
+        set(&[
+            (
+                "warning",
+                "capped-protected",
+                "system.slice/webterm.service"
+            ),
+            ("warning", "capped-protected", "user.slice/user-1000.slice"),
+            ("warning", "capped-protected", "user.slice/user-1001.slice"),
+        ]),
+        "{v:#}"
+    );
+    let found = capped_protected(&v);
+    assert!(
+        found[2].1.contains("sshd (pid 20771, --avoid)"),
+        "{found:?}"
+    );
+    assert!(found[0].1.contains("memory.max 4.0 GiB"), "{found:?}");
 }
