@@ -216,7 +216,7 @@ pub fn run(
             "cgroups",
             host.cgroup_root.display().to_string(),
             format!(
-                "no cgroup v2 memory hierarchy ({why}): livelock-band and caps checks skipped{}",
+                "no cgroup v2 memory hierarchy ({why}): livelock-band, caps-sum and capped-protected checks skipped{}",
                 if opts.cfg.livelock_guard {
                     "; --livelock-guard is on but inactive"
                 } else {

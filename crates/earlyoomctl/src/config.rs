@@ -182,7 +182,7 @@ pub fn resolve(
     }
 }
 
-/// Runs the daemon's parser over `args` (argv[0] = "earlyoom"). Err carries what earlyoom
+/// Runs the daemon's parser over `args` (argv\[0\] = "earlyoom"). Err carries what earlyoom
 /// would print before exiting (glibc's diagnostic and/or `fatal: ...`).
 pub fn parse(args: &[OsString], totals: Totals) -> Result<(Config, Vec<String>), String> {
     let mut argv: Vec<OsString> = vec!["earlyoom".into()];

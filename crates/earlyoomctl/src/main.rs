@@ -3,8 +3,9 @@
 //! A one-shot companion of the daemon (issue 8). Every answer comes from the daemon's own
 //! library code: its option parser ([`earlyoom::cli::parse`]) and settings
 //! ([`earlyoom::settings::Settings`]), its victim rules and ordering
-//! ([`earlyoom::victim::Scanner::rank`]), its decision ([`earlyoom::decide`]) and the
-//! livelock guard's cgroup readers and detector ([`earlyoom::cgroup`], [`earlyoom::guard`]).
+//! ([`earlyoom::victim::Scanner::rank`]), its decision ([`earlyoom::decide`]), the
+//! livelock guard's cgroup readers and detector ([`earlyoom::cgroup`], [`earlyoom::guard`])
+//! and `--cgroup-headroom`'s arithmetic ([`earlyoom::scope`]).
 //! Nothing here signals a process or writes anywhere but stdout/stderr.
 //!
 //! Exit status: 0 ok (audit: nothing above info), 1 audit warning, 2 audit critical,
