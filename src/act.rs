@@ -10,6 +10,7 @@ use crate::kill::Signal;
 use crate::log::Level;
 use crate::metrics::{NoKill, Reason};
 use crate::monitor::Daemon;
+use crate::pressure::{Gate, Verdict};
 use crate::proc::{PidFiles, ProcDir, Text};
 use crate::scope::Low;
 use crate::seam::Sys;
@@ -118,7 +119,7 @@ impl<S: Sys> Daemon<S> {
                 Kind::NoKill,
                 &fields,
                 format_args!(
-                    "no kill: memory is at or below the {} line, but none of the {} processes may be chosen: {}{}\n",
+                    "no kill: {}, but none of the {} processes may be chosen: {}{}\n",
                     line, skipped.seen, rules, again
                 ),
             ),
@@ -431,7 +432,7 @@ impl<S: Sys> Daemon<S> {
         if let Some(s) = self.storms.as_mut() {
             s.clear();
         }
-        self.explained.reset();
+        self.after_kill();
         self.killer.pre_hook(&mut self.sys, head);
         if !self.settings.kill.dryrun {
             let out = match cgroup_dir.as_deref() {
@@ -578,7 +579,7 @@ impl<S: Sys> Daemon<S> {
                 v.rss_kib / 1024
             ),
         );
-        self.explained.reset();
+        self.after_kill();
         self.killer.pre_hook(&mut self.sys, v);
         if self.settings.kill.dryrun {
             crate::warn!("dryrun, not actually sending any signal\n");
@@ -597,6 +598,199 @@ impl<S: Sys> Daemon<S> {
             f.soon();
         }
         Ok(true)
+    }
+}
+
+impl<S: Sys> Daemon<S> {
+    /// A kill was made (for any reason): the next "no kill" situation is a new one, and the
+    /// pressure trigger holds off while the survivors refault.
+    pub(crate) fn after_kill(&mut self) {
+        self.explained.reset();
+        let now = self.sys.now();
+        if let Some(p) = self.pressure.as_mut() {
+            p.trigger.killed(now);
+        }
+    }
+
+    /// `--memory-pressure`: one reading of the machine's stall, judged.
+    pub(crate) fn pressure_step(&mut self, m: &crate::meminfo::MemInfo) -> Option<Verdict> {
+        let now = self.sys.now();
+        let p = self.pressure.as_mut()?;
+        let r = p.sampler.read(now, m.mem_available_percent)?;
+        self.counters.pressure_full_percent = p.trigger.last_stall(&r);
+        let line = crate::pressure::soft_line(self.settings.limits.mem_term_percent);
+        Some(p.trigger.step(r, line))
+    }
+
+    /// The stall held and a gate holds: one line, then SIGTERM to the best victim with the
+    /// main rules (the kill path escalates to SIGKILL after its wait, as for memory).
+    pub(crate) fn relieve_pressure(&mut self, v: &Verdict) -> Result<(), Fatal> {
+        let Verdict::Fire {
+            stall_percent,
+            duration_s,
+            gate,
+        } = *v
+        else {
+            return Ok(());
+        };
+        let Some(cfg) = self.pressure.as_ref().map(|p| p.trigger.cfg) else {
+            return Ok(());
+        };
+        let sel = self.scan(None)?;
+        let gate = match gate {
+            Gate::LowAvailable { percent, line } => format!(
+                "mem avail {:.1}% <= {}% (the soft line)",
+                percent,
+                crate::cfmt::pct(line)
+            ),
+            Gate::Swapping { pages_per_s } => {
+                format!("swapping out {pages_per_s:.0} pages/s")
+            }
+        };
+        let what = match (&sel.victim, self.settings.kill.dryrun) {
+            (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
+            (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
+            (None, _) => "no process to kill".to_string(),
+        };
+        let fields = match sel.victim.as_ref() {
+            Some(v) => Fields {
+                pid: v.pid,
+                uid: v.uid,
+                comm: v.comm.as_bytes(),
+                signal: "",
+                rss_kib: v.rss_kib,
+                oom_score: v.oom_score,
+                reason: Reason::Pressure.label(),
+                cgroup: b"",
+            },
+            None => Fields {
+                reason: Reason::Pressure.label(),
+                ..Fields::default()
+            },
+        };
+        crate::log::record(
+            Level::Warn,
+            Kind::Pressure,
+            &fields,
+            format_args!(
+                "memory pressure: full stall {:.1}% for {:.1} s (>= {}% for {} s), {}: {}\n",
+                stall_percent,
+                duration_s,
+                crate::cfmt::pct(cfg.percent),
+                cfg.seconds,
+                gate,
+                what
+            ),
+        );
+        match sel.victim.as_ref() {
+            Some(v) => self.kill(v, Signal::Term, Reason::Pressure, None)?,
+            None => {
+                let now = self.sys.now();
+                if let Some(p) = self.pressure.as_mut() {
+                    // Nothing to kill: judge again after a new window, not every poll.
+                    p.trigger.killed(now);
+                }
+                self.explain_no_victim(None, "the memory pressure trigger fired", &sel.skipped);
+            }
+        }
+        Ok(())
+    }
+
+    /// The stall held but no gate: say why nothing is killed (rate-limited).
+    pub(crate) fn explain_gated(&mut self, v: &Verdict) {
+        let Verdict::Gated {
+            stall_percent,
+            duration_s,
+            avail_percent,
+            line,
+            pages_per_s,
+        } = *v
+        else {
+            return;
+        };
+        self.counters.not_killed(NoKill::PressureGated);
+        let now = self.sys.now();
+        if self.explained.due(NoKill::PressureGated, 0, now).is_none() {
+            return;
+        }
+        crate::log::record(
+            Level::Warn,
+            Kind::NoKill,
+            &Fields {
+                reason: NoKill::PressureGated.label(),
+                ..Fields::default()
+            },
+            format_args!(
+                "no kill: memory full stall {:.1}% for {:.1} s, but memory is not short (mem avail {:.1}% > {}%, the soft line) and nothing is swapped out ({:.0} pages/s): page cache churn or refaults, which a kill would not relieve\n",
+                stall_percent,
+                duration_s,
+                avail_percent,
+                crate::cfmt::pct(line),
+                pages_per_s
+            ),
+        );
+    }
+
+    /// `--warn`: available memory reached the warning line: name the would-be victim once
+    /// for this episode; `-n` and `--warn-hook` get it too. Nothing is signalled.
+    pub(crate) fn warn_now(&mut self, m: &crate::meminfo::MemInfo) -> Result<(), Fatal> {
+        let Some(w) = self.settings.warn.clone() else {
+            return Ok(());
+        };
+        self.counters.warnings += 1;
+        let sel = self.scan(None)?;
+        let l = &self.settings.limits;
+        let above = m.mem_available_percent - l.mem_term_percent;
+        let above_mib = above / 100.0 * m.user_mem_total_kib as f64 / 1024.0;
+        let head = format!(
+            "warning: mem avail {:.1}% <= {}% (--warn), {:.1}% ({:.0} MiB) above the SIGTERM line",
+            m.mem_available_percent,
+            crate::cfmt::pct(w.percent),
+            above,
+            above_mib
+        );
+        let Some(v) = sel.victim.as_ref() else {
+            crate::log::record(
+                Level::Warn,
+                Kind::Warn,
+                &Fields::default(),
+                format_args!("{head}: no process could be killed\n"),
+            );
+            return Ok(());
+        };
+        crate::log::record(
+            Level::Warn,
+            Kind::Warn,
+            &Fields {
+                pid: v.pid,
+                uid: v.uid,
+                comm: v.comm.as_bytes(),
+                signal: "",
+                rss_kib: v.rss_kib,
+                oom_score: v.oom_score,
+                reason: "warn",
+                cgroup: b"",
+            },
+            format_args!(
+                "{}: the next victim would be process {} uid {} \"{}\": oom_score {}, VmRSS {} MiB\n",
+                head,
+                v.pid,
+                v.uid,
+                v.comm.display(),
+                v.oom_score,
+                v.rss_kib / 1024
+            ),
+        );
+        if self.settings.kill.notify {
+            let mut body = format!("Memory is low: process {} (", v.pid).into_bytes();
+            body.extend_from_slice(v.comm.as_bytes());
+            body.extend_from_slice(b") will be killed if it runs out");
+            crate::hooks::dbus_notify(&mut self.sys, &body);
+        }
+        if let Some(hook) = w.hook.as_deref() {
+            crate::hooks::run_program(&mut self.sys, hook, v.into(), 0);
+        }
+        Ok(())
     }
 }
 

@@ -66,6 +66,12 @@ pub struct Config {
     pub cgroup_kill: bool,
     /// `--storm-guard`.
     pub storm_guard: bool,
+    /// `--memory-pressure PERCENT[,SECONDS]`: (percent, seconds if given).
+    pub memory_pressure: Option<(f64, Option<f64>)>,
+    /// `--warn PERCENT`.
+    pub warn_percent: Option<f64>,
+    /// `--warn-hook PROGRAM`.
+    pub warn_hook: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -96,6 +102,9 @@ impl Default for Config {
             cgroup_headroom: None,
             cgroup_kill: false,
             storm_guard: false,
+            memory_pressure: None,
+            warn_percent: None,
+            warn_hook: None,
         }
     }
 }
@@ -141,6 +150,9 @@ enum Opt {
     CgroupHeadroom,
     CgroupKill,
     StormGuard,
+    MemoryPressure,
+    Warn,
+    WarnHook,
 }
 
 /// earlyoom's short option string.
@@ -245,6 +257,23 @@ const LONG: &[LongOpt] = &[
         has_arg: false,
         opt: Opt::StormGuard,
     },
+    // "--me" is now ambiguous between two of ours ("--met", "--mem" are unique).
+    LongOpt {
+        name: "memory-pressure",
+        has_arg: true,
+        opt: Opt::MemoryPressure,
+    },
+    // No earlyoom long option starts with "w".
+    LongOpt {
+        name: "warn",
+        has_arg: true,
+        opt: Opt::Warn,
+    },
+    LongOpt {
+        name: "warn-hook",
+        has_arg: true,
+        opt: Opt::WarnHook,
+    },
 ];
 
 /// earlyoom's `-h` text (main.c:322-357) with the `-P` line earlyoom forgot; `{}` is argv[0].
@@ -304,6 +333,17 @@ earlyoom-rs additions:
   --storm-guard             when kills do not bring memory back and the
                             victims share a parent, process group or cgroup,
                             kill that source and all it spawned
+  --memory-pressure PERCENT[,SECONDS]
+                            SIGTERM the largest process when the memory full
+                            stall stays at or above PERCENT for SECONDS
+                            (default 10) while memory is short or the system
+                            swaps out (never for page cache churn)
+  --warn PERCENT            once available memory falls to PERCENT (above the
+                            SIGTERM line), say which process would be killed
+                            (with -n as a desktop notification)
+  --warn-hook /PATH/TO/SCRIPT
+                            call script at each warning, with the would-be
+                            victim in EARLYOOM_PID, _UID, _NAME, _CMDLINE
 ",
     );
     s
@@ -565,6 +605,20 @@ impl Parser<'_> {
             }
             Opt::CgroupKill => self.cfg.cgroup_kill = true,
             Opt::StormGuard => self.cfg.storm_guard = true,
+            Opt::MemoryPressure => {
+                let (pct, secs) = match arg.iter().position(|&b| b == b',') {
+                    Some(i) => (&arg[..i], Some(&arg[i + 1..])),
+                    None => (arg, None),
+                };
+                let pct = bounded("--memory-pressure", pct, 1.0, 100.0)?;
+                let secs = match secs {
+                    Some(s) => Some(bounded("--memory-pressure", s, 1.0, 300.0)?),
+                    None => None,
+                };
+                self.cfg.memory_pressure = Some((pct, secs));
+            }
+            Opt::Warn => self.cfg.warn_percent = Some(bounded("--warn", arg, 0.0, 100.0)?),
+            Opt::WarnHook => self.cfg.warn_hook = Some(arg.to_vec()),
         }
         Ok(Step::Continue)
     }
@@ -1076,7 +1130,7 @@ mod tests {
             cfg(&["--metrics-file=/x.prom"]).metrics_file.unwrap(),
             b"/x.prom"
         );
-        assert_eq!(cfg(&["--me", "/y"]).metrics_file.unwrap(), b"/y");
+        assert_eq!(cfg(&["--met", "/y"]).metrics_file.unwrap(), b"/y");
         assert!(matches!(
             fatal(&["--livelock-window", "0"]),
             Fatal::Option { opt: "--livelock-window", ref err } if err == "value 0.00 is not between 0.5 and 3600"
@@ -1136,6 +1190,40 @@ mod tests {
         // "--c" is ambiguous among ours only; "--s" was ambiguous in earlyoom already.
         assert_eq!(run(&["--c"]).outcome.unwrap_err(), Fatal::Usage);
         assert!(stderr_text(&run(&["--s"])).contains("'--sort-by-rss' '--syslog'"));
+    }
+
+    #[test]
+    fn pressure_and_warn_options() {
+        let c = cfg(&[
+            "--memory-pressure",
+            "40,15",
+            "--warn=15",
+            "--warn-hook",
+            "/bin/true",
+        ]);
+        assert_eq!(c.memory_pressure, Some((40.0, Some(15.0))));
+        assert_eq!(c.warn_percent, Some(15.0));
+        assert_eq!(c.warn_hook.unwrap(), b"/bin/true");
+        assert_eq!(cfg(&["--mem", "60"]).memory_pressure, Some((60.0, None)));
+        for bad in ["0", "101", "40,0", "40,x", "x", "40,"] {
+            assert!(
+                matches!(
+                    fatal(&["--memory-pressure", bad]),
+                    Fatal::Option {
+                        opt: "--memory-pressure",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            fatal(&["--warn", "-1"]),
+            Fatal::Option { opt: "--warn", .. }
+        ));
+        // "--warn" is exact, so not ambiguous with --warn-hook; "--me" is (ours only).
+        assert!(cfg(&["--warn", "20"]).warn_percent.is_some());
+        assert_eq!(run(&["--me", "x"]).outcome.unwrap_err(), Fatal::Usage);
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum Kind {
     Storm,
     /// Memory at or below a line and nothing signalled: the reason.
     NoKill,
+    /// `--memory-pressure` acted (its line; the kill follows as [`Kind::Kill`]).
+    Pressure,
+    /// `--warn`: the warning, naming the would-be victim.
+    Warn,
 }
 
 impl Kind {
@@ -52,6 +56,8 @@ impl Kind {
             Kind::Cgroup => "93052f5225a54a9d8e4b963fbc3eed73",
             Kind::Storm => "b9794046a1384201ac207a4fa1e7d26e",
             Kind::NoKill => "e7fbb661014b4e3898e55b83279f90d2",
+            Kind::Pressure => "f055305bd95d467b9c53dfbfe2c2d16c",
+            Kind::Warn => "ee3418c40d7142ac941081280f1598ab",
         }
     }
 }

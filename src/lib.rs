@@ -27,6 +27,7 @@ pub mod log;
 pub mod meminfo;
 pub mod metrics;
 pub mod monitor;
+pub mod pressure;
 pub mod proc;
 pub mod scope;
 pub mod seam;
@@ -35,6 +36,7 @@ pub mod startup;
 pub mod storm;
 pub mod sys;
 pub mod victim;
+pub mod warn;
 pub mod whole;
 
 use sys::Errno;

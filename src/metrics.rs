@@ -24,14 +24,17 @@ pub enum Reason {
     Cgroup,
     /// `--storm-guard`: the source of a fork storm.
     Storm,
+    /// `--memory-pressure`: the machine's full memory stall, gated.
+    Pressure,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 4] = [
+    pub const ALL: [Reason; 5] = [
         Reason::Memory,
         Reason::Livelock,
         Reason::Cgroup,
         Reason::Storm,
+        Reason::Pressure,
     ];
 
     /// The `reason` label of `earlyoom_kills_total` (and of journal entries).
@@ -41,6 +44,7 @@ impl Reason {
             Reason::Livelock => "livelock",
             Reason::Cgroup => "cgroup",
             Reason::Storm => "storm",
+            Reason::Pressure => "pressure",
         }
     }
 }
@@ -61,16 +65,19 @@ pub enum NoKill {
     Stuck,
     /// A cgroup (or the only victims in it) is protected: `--cgroup-kill` refused it.
     CgroupProtected,
+    /// `--memory-pressure`: the stall held, but no gate (page cache churn).
+    PressureGated,
 }
 
 impl NoKill {
-    pub const ALL: [NoKill; 6] = [
+    pub const ALL: [NoKill; 7] = [
         NoKill::DryRun,
         NoKill::NoneEligible,
         NoKill::Replaced,
         NoKill::Recovered,
         NoKill::Stuck,
         NoKill::CgroupProtected,
+        NoKill::PressureGated,
     ];
 
     /// The `why` label.
@@ -82,6 +89,7 @@ impl NoKill {
             NoKill::Recovered => "recovered",
             NoKill::Stuck => "stuck",
             NoKill::CgroupProtected => "cgroup_protected",
+            NoKill::PressureGated => "pressure_gated",
         }
     }
 }
@@ -90,9 +98,13 @@ impl NoKill {
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     /// [reason as in Reason::ALL][0 = SIGTERM, 1 = SIGKILL]
-    pub kills: [[u64; 2]; 4],
+    pub kills: [[u64; 2]; 5],
     /// [why as in NoKill::ALL]
-    pub no_kill: [u64; 6],
+    pub no_kill: [u64; 7],
+    /// `--warn`: warnings given.
+    pub warnings: u64,
+    /// `--memory-pressure`: the full stall over the last interval, percent.
+    pub pressure_full_percent: Option<f64>,
     /// `--cgroup-headroom`: capped cgroups watched, and how many are at or below the line.
     pub capped_cgroups: u64,
     pub low_cgroups: u64,
@@ -323,6 +335,20 @@ impl MetricsFile {
         );
         let _ = writeln!(b, "# TYPE earlyoom_storms_total counter");
         let _ = writeln!(b, "earlyoom_storms_total {}", c.storms);
+        let _ = writeln!(
+            b,
+            "# HELP earlyoom_warnings_total Warnings given at the --warn line (one per episode)."
+        );
+        let _ = writeln!(b, "# TYPE earlyoom_warnings_total counter");
+        let _ = writeln!(b, "earlyoom_warnings_total {}", c.warnings);
+        if let Some(stall) = c.pressure_full_percent {
+            let _ = writeln!(
+                b,
+                "# HELP earlyoom_memory_full_stall_ratio The machine's full memory stall over the last poll interval (--memory-pressure)."
+            );
+            let _ = writeln!(b, "# TYPE earlyoom_memory_full_stall_ratio gauge");
+            let _ = writeln!(b, "earlyoom_memory_full_stall_ratio {:.6}", stall / 100.0);
+        }
         &self.buf
     }
 

@@ -12,6 +12,7 @@ use crate::journal::{Fields, Kind};
 use crate::kill::{Killer, Outcome, Signal, Watch};
 use crate::meminfo::{self, MemInfo, Report};
 use crate::metrics::{Counters, Metrics, NoKill, Reason};
+use crate::pressure::{Sampler, Trigger, Verdict};
 use crate::proc::ProcRoot;
 use crate::proc::Text;
 use crate::scope::Scopes;
@@ -19,6 +20,7 @@ use crate::seam::Sys;
 use crate::settings::Settings;
 use crate::storm::Storms;
 use crate::victim::{Scanner, Victim};
+use crate::warn::Episodes;
 use crate::Fatal;
 
 /// How low memory is relieved: earlyoom kills a victim itself, or with `--kernel-oom`
@@ -27,6 +29,12 @@ use crate::Fatal;
 pub enum Relief {
     Kill,
     KernelOom,
+}
+
+/// `--memory-pressure`: the trigger and what it reads.
+pub struct PressureWatch {
+    pub trigger: Trigger,
+    pub sampler: Sampler,
 }
 
 /// The running daemon: everything the loop needs, allocated once.
@@ -54,6 +62,10 @@ pub struct Daemon<S: Sys> {
     pub my_cgroup: Text,
     /// The rate limit of the "no kill" lines.
     pub explained: Explained,
+    /// `--memory-pressure`, when active.
+    pub pressure: Option<PressureWatch>,
+    /// `--warn`.
+    pub warn: Option<Episodes>,
     report_countdown_ms: i64,
 }
 
@@ -79,6 +91,8 @@ impl<S: Sys> Daemon<S> {
             cgroup_root: CgroupRoot::default(),
             my_cgroup: Text::new(),
             explained: Explained::default(),
+            pressure: None,
+            warn: None,
             report_countdown_ms: 0,
         }
     }
@@ -125,6 +139,7 @@ impl<S: Sys> Daemon<S> {
         self.sys.reap();
         let m = self.mem.read()?;
         let action = decide(&m, &self.settings.limits);
+        let verdict = self.pressure_step(&m);
         let mut last = m;
         if action != Action::None {
             last = self.relieve(&m, action)?;
@@ -151,6 +166,18 @@ impl<S: Sys> Daemon<S> {
                 .and_then(|s| s.check(now, m.swap_free_kib));
             if let Some(low) = low {
                 self.relieve_cgroup(low)?;
+            }
+            if self
+                .warn
+                .as_mut()
+                .is_some_and(|w| w.step(m.mem_available_percent))
+            {
+                self.warn_now(&m)?;
+            }
+            match verdict {
+                Some(v @ Verdict::Fire { .. }) => self.relieve_pressure(&v)?,
+                Some(v @ Verdict::Gated { .. }) => self.explain_gated(&v),
+                _ => {}
             }
         }
         if self.metrics.as_ref().is_some_and(Metrics::due) {
@@ -204,8 +231,8 @@ impl<S: Sys> Daemon<S> {
         } else {
             self.killer.no_victim(&mut self.sys);
             let line = match action {
-                Action::Kill => "SIGKILL",
-                _ => "SIGTERM",
+                Action::Kill => "memory is at or below the SIGKILL line",
+                _ => "memory is at or below the SIGTERM line",
             };
             self.explain_no_victim(None, line, &sel.skipped);
             self.sys.sleep_ms(1000);
@@ -258,7 +285,7 @@ impl<S: Sys> Daemon<S> {
             _ => {}
         }
         if !matches!(outcome, Outcome::Replaced | Outcome::Failed(_)) {
-            self.explained.reset();
+            self.after_kill();
             if let (Some(s), Some(r)) = (self.storms.as_mut(), record) {
                 s.record(r);
             }
@@ -342,15 +369,25 @@ impl<S: Sys> Daemon<S> {
         Ok(())
     }
 
-    /// The loop's sleep: with the guard, a poll on its PSI triggers (shorter while a cgroup
-    /// looks livelocked); without, a plain sleep.
+    /// The loop's sleep: a poll on the PSI triggers (the guard's, shorter while a cgroup
+    /// looks livelocked, and `--memory-pressure`'s on the machine); without any, a plain
+    /// sleep.
     pub fn sleep(&mut self, ms: u32) {
+        let extra = self.pressure.as_ref().and_then(|p| p.sampler.trigger_fd());
         match self.guard.as_mut() {
             Some(g) => {
                 let ms = g.max_sleep_ms(ms);
-                g.wait(&mut self.sys, ms);
+                g.wait(&mut self.sys, ms, extra);
             }
-            None => self.sys.sleep_ms(u64::from(ms)),
+            None => match extra {
+                Some(fd) => {
+                    let mut p = [crate::sys::Poll::new(fd, libc::POLLPRI)];
+                    if self.sys.poll(&mut p, ms as i32) < 0 {
+                        self.sys.sleep_ms(u64::from(ms));
+                    }
+                }
+                None => self.sys.sleep_ms(u64::from(ms)),
+            },
         }
     }
 

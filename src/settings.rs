@@ -6,6 +6,7 @@
 use crate::cli::Config;
 use crate::decide::Limits;
 use crate::guard::GuardConfig;
+use crate::pressure::PressureConfig;
 use crate::scope::HeadroomConfig;
 use crate::sys;
 use crate::victim::{compile, Matchers, Options};
@@ -46,6 +47,17 @@ pub struct Settings {
     pub cgroup_kill: bool,
     /// `--storm-guard`.
     pub storm_guard: bool,
+    /// `--memory-pressure`.
+    pub pressure: Option<PressureConfig>,
+    /// `--warn` and `--warn-hook` (a relative hook path was disabled, as for `-N`).
+    pub warn: Option<WarnSettings>,
+}
+
+/// The warning stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WarnSettings {
+    pub percent: f64,
+    pub hook: Option<Vec<u8>>,
 }
 
 /// What making the settings has to say, each at its place in earlyoom's startup
@@ -92,6 +104,25 @@ impl Settings {
         };
         let post_hook = hook(&cfg.notify_ext, "-N", "notify script");
         let pre_hook = hook(&cfg.pre_hook, "-P", "pre-hook program");
+        let warn_hook = hook(&cfg.warn_hook, "--warn-hook", "warning script");
+        if cfg.warn_hook.is_some() && cfg.warn_percent.is_none() {
+            return Err(Fatal::Option {
+                opt: "--warn-hook",
+                err: "needs --warn PERCENT".into(),
+            });
+        }
+        if let Some(w) = cfg.warn_percent {
+            if w <= cfg.mem_term_percent {
+                return Err(Fatal::Option {
+                    opt: "--warn",
+                    err: format!(
+                        "{} is not above the SIGTERM line of {} (-m)",
+                        crate::cfmt::pct(w),
+                        crate::cfmt::pct(cfg.mem_term_percent)
+                    ),
+                });
+            }
+        }
         let defaults = GuardConfig::default();
         let settings = Settings {
             limits: Limits {
@@ -126,6 +157,14 @@ impl Settings {
             }),
             cgroup_kill: cfg.cgroup_kill,
             storm_guard: cfg.storm_guard,
+            pressure: cfg.memory_pressure.map(|(percent, secs)| PressureConfig {
+                percent,
+                seconds: secs.unwrap_or(crate::pressure::DEFAULT_SECONDS),
+            }),
+            warn: cfg.warn_percent.map(|percent| WarnSettings {
+                percent,
+                hook: warn_hook,
+            }),
         };
         Ok((settings, notices))
     }

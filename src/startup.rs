@@ -112,6 +112,38 @@ impl<S: Sys> Daemon<S> {
                 Err(why) => crate::warn!("cgroup kill: inactive: {}\n", why),
             }
         }
+        if let Some(cfg) = self.settings.pressure {
+            match crate::pressure::Sampler::new(&self.root.0) {
+                Ok(mut sampler) => {
+                    let armed = sampler.arm(cfg.percent);
+                    crate::plain!(
+                        "memory pressure: SIGTERM when the full stall stays >= {}% for {} s while mem avail <= {}% or the system swaps out >= {} pages/s ({})\n",
+                        pct(cfg.percent),
+                        cfg.seconds,
+                        pct(crate::pressure::soft_line(self.settings.limits.mem_term_percent)),
+                        crate::pressure::SWAP_PAGES_PER_S,
+                        if armed { "PSI trigger armed" } else { "no PSI trigger: sampled on every poll" }
+                    );
+                    self.pressure = Some(crate::monitor::PressureWatch {
+                        trigger: crate::pressure::Trigger::new(cfg),
+                        sampler,
+                    });
+                }
+                Err(why) => crate::warn!("memory pressure: inactive: {}\n", why),
+            }
+        }
+        if let Some(w) = self.settings.warn.as_ref() {
+            crate::plain!(
+                "warning at mem avail <= {}%{}\n",
+                pct(w.percent),
+                if w.hook.is_some() {
+                    ", with --warn-hook"
+                } else {
+                    ""
+                }
+            );
+            self.warn = Some(crate::warn::Episodes::new(w.percent));
+        }
         if self.settings.storm_guard {
             crate::plain!(
                 "storm guard: when {} kills within {} s hit processes younger than {} s that share a parent, process group or cgroup, that source is killed instead\n",

@@ -214,3 +214,48 @@ fn a_poll_with_the_scopes_allocates_nothing() {
     assert!(near.0.file > 0, "the near cgroup was not read in full");
     assert_eq!(n, 0, "allocations in 20 polls with the scopes on");
 }
+
+/// With `--memory-pressure` and `--warn`, a poll reads /proc/pressure/memory and
+/// /proc/vmstat and judges both and allocates nothing (a warning or a kill may).
+#[test]
+fn a_poll_with_pressure_and_warn_allocates_nothing() {
+    let _g = ONE_AT_A_TIME.lock().unwrap();
+    let dir = std::env::temp_dir().join(format!("eoom-alloc-psi-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pressure")).unwrap();
+    std::fs::copy("tests/fixtures/meminfo/debian12-nosw", dir.join("meminfo")).unwrap();
+    std::fs::write(
+        dir.join("pressure/memory"),
+        "some avg10=1.00 avg60=0.00 avg300=0.00 total=12345\nfull avg10=1.00 avg60=0.00 avg300=0.00 total=6789\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("vmstat"),
+        "nr_free_pages 1\npswpin 10\npswpout 20\n",
+    )
+    .unwrap();
+    let root = ProcRoot(dir.to_str().unwrap().as_bytes().to_vec());
+    let cfg = Config {
+        report_interval_ms: 100,
+        memory_pressure: Some((40.0, Some(10.0))),
+        warn_percent: Some(15.0),
+        ..Config::default()
+    };
+    let (settings, _) = Settings::new(&cfg).unwrap();
+    let mem = meminfo::Reader::open(&root.0).unwrap();
+    let mut d = Daemon::new(settings, root.clone(), mem, RealSys::default());
+    d.pressure = Some(earlyoom::monitor::PressureWatch {
+        trigger: earlyoom::pressure::Trigger::new(d.settings.pressure.unwrap()),
+        sampler: earlyoom::pressure::Sampler::new(&root.0).unwrap(),
+    });
+    d.warn = Some(earlyoom::warn::Episodes::new(15.0));
+    d.iterate().unwrap();
+    let n = count(|| {
+        for _ in 0..20 {
+            d.iterate().unwrap();
+        }
+    });
+    let read = d.counters.pressure_full_percent;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(read.is_some(), "the pressure was not read");
+    assert_eq!(n, 0, "allocations in 20 polls with pressure and warn on");
+}

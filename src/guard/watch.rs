@@ -172,7 +172,7 @@ impl Guard {
     /// trigger taken away) and are polled for the rest of the sleep; a cgroup recreated under
     /// the same path is found again by a walk brought forward (within a second), with a
     /// fresh trigger and tracker. After EINTR, poll goes on for what is left of `ms`.
-    pub fn wait(&mut self, sys: &mut impl Sys, ms: u32) {
+    pub fn wait(&mut self, sys: &mut impl Sys, ms: u32, extra: Option<i32>) {
         let deadline = sys.now() + f64::from(ms) / 1000.0;
         loop {
             let left = ((deadline - sys.now()) * 1000.0).ceil().max(0.0) as i32;
@@ -185,6 +185,10 @@ impl Guard {
                     .as_ref()
                     .map(|fd| Poll::new(fd.as_raw_fd(), libc::POLLPRI))
             }));
+            // The machine's trigger (`--memory-pressure`) last, after the cgroups' ones.
+            let cgroups = self.pollfds.len();
+            self.pollfds
+                .extend(extra.map(|fd| Poll::new(fd, libc::POLLPRI)));
             if self.pollfds.is_empty() {
                 sys.sleep_ms(left as u64);
                 return;
@@ -203,10 +207,10 @@ impl Guard {
                 .pollfds
                 .iter()
                 .any(|p| !dead(p) && p.revents() & libc::POLLPRI != 0);
-            let any_dead = self.pollfds.iter().any(dead);
+            let any_dead = self.pollfds[..cgroups].iter().any(dead);
             if any_dead {
                 // pollfds holds one entry per watched cgroup with a trigger, in order.
-                let mut polled = self.pollfds.iter();
+                let mut polled = self.pollfds[..cgroups].iter();
                 self.watched
                     .retain(|w| w.trigger.is_none() || polled.next().is_none_or(|p| !dead(p)));
                 self.discovery.soon();
@@ -281,13 +285,13 @@ mod tests {
         let w = g.watched.iter_mut().find(|w| w.path.ends_with("vanish"));
         w.unwrap().trigger = Some(dead_trigger());
         let t0 = sys::monotonic_secs();
-        g.wait(&mut RealSys::default(), 200);
+        g.wait(&mut RealSys::default(), 200, None);
         assert!(sys::monotonic_secs() - t0 >= 0.19, "woke early on POLLERR");
         assert_eq!(g.watched.len(), 1);
         assert_eq!(trigger_of(&g, "bystander"), Some(bystander));
         // The dead fd is gone, so the next wait sleeps through too.
         let t0 = sys::monotonic_secs();
-        g.wait(&mut RealSys::default(), 100);
+        g.wait(&mut RealSys::default(), 100, None);
         assert!(sys::monotonic_secs() - t0 >= 0.09);
 
         fake_cgroup(&root.join("vanish"));
@@ -341,7 +345,7 @@ mod tests {
         fire(&peer);
         let (mut g, root) = guard_with_dead_and_live("fire", live);
         let t0 = sys::monotonic_secs();
-        g.wait(&mut RealSys::default(), 2000);
+        g.wait(&mut RealSys::default(), 2000, None);
         let took = sys::monotonic_secs() - t0;
         assert!(took < 1.0, "slept through a fired trigger ({took} s)");
         assert_eq!(g.watched.len(), 1);
@@ -361,7 +365,7 @@ mod tests {
             peer
         });
         let t0 = sys::monotonic_secs();
-        g.wait(&mut RealSys::default(), 3000);
+        g.wait(&mut RealSys::default(), 3000, None);
         let took = sys::monotonic_secs() - t0;
         drop(sender.join().unwrap());
         assert!((0.25..2.0).contains(&took), "woke after {took} s");

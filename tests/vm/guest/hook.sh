@@ -1,6 +1,6 @@
 #!/bin/sh
-# -N / -P program of the `hooks` scenario, installed as /lab/hook-n.sh and
-# /lab/hook-p.sh (symlinks to this file; $0 tells which). Records the EARLYOOM_*
+# -N / -P program of the `hooks` scenario and --warn-hook of `warn`, installed as
+# /lab/hook-n.sh, /lab/hook-p.sh and /lab/hook-w.sh (symlinks to this file; $0 tells which). Records the EARLYOOM_*
 # environment, the argument count and whether the victim was still alive when the hook
 # ran, in /tmp/lab/hook-<n|p>.env. Only the first call is recorded: a later kill must not
 # overwrite the evidence of the first.
@@ -14,7 +14,7 @@ if read -r stat 2>/dev/null <"/proc/$EARLYOOM_PID/stat"; then
 	if [ "$s" = Z ]; then state=zombie; else state=alive; fi
 fi
 kind=n
-case $0 in *hook-p*) kind=p ;; esac
+case $0 in *hook-p*) kind=p ;; *hook-w*) kind=w ;; esac
 mkdir "/tmp/lab/hook-$kind.lock" 2>/dev/null || exit 0
 out=/tmp/lab/hook-$kind.env
 {

@@ -47,7 +47,9 @@ modes:
   grow (default)  allocate and touch 1 MiB chunks
   idle            hold --size MiB (default 0) and sleep forever
   zombie          fork a child that exits and is never reaped, then sleep
-  heartbeat       every --interval-ms do a little work, print a beat, track the longest gap
+  heartbeat       every --interval-ms do a little work (and touch --size MiB), print a beat,
+                  track the longest gap
+  thrash          hold --size MiB and write random pages of it for ever
   sample          watch /proc/meminfo every --interval-ms; print a summary on SIGTERM
   stamp -- CMD    run CMD, prefix each of its output lines with CLOCK_MONOTONIC ms
   now             print CLOCK_MONOTONIC ms

@@ -16,6 +16,7 @@ fn main() {
         "idle" => modes::idle(&o),
         "zombie" => modes::zombie(&o),
         "heartbeat" => modes::heartbeat(&o),
+        "thrash" => modes::thrash(&o),
         "sample" => modes::sample(&o),
         "stamp" => stamp::run(&o),
         "init" => init::run(&o),

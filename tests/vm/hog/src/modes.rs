@@ -48,11 +48,21 @@ pub fn zombie(o: &Opts) -> ! {
 pub fn heartbeat(o: &Opts) -> ! {
     grow::setup(o);
     sys::catch_term();
+    // With --size: a latency-sensitive service's working set, all of it touched on every
+    // beat (swapped out under thrashing, each beat then waits for it to come back).
+    let ws = o
+        .size_mib
+        .map(|m| sys::WorkingSet::new(m as usize * (1 << 20)).unwrap_or_else(|| sys::die("mmap failed")));
     let mut last = sys::now_ms();
     let mut max_gap = 0;
     let mut beats: u64 = 0;
     loop {
         sys::touch_and_release(64 * KIB);
+        if let Some(ws) = &ws {
+            for i in 0..ws.pages() {
+                ws.touch(i);
+            }
+        }
         let now = sys::now_ms();
         let gap = now - last;
         last = now;
@@ -66,6 +76,24 @@ pub fn heartbeat(o: &Opts) -> ! {
             std::process::exit(0);
         }
         sys::sleep_ms(o.interval_ms);
+    }
+}
+
+/// `thrash`: hold `--size` MiB and write one byte of a random page of it, forever, as fast
+/// as the pages come back: a random-access working set larger than RAM keeps the swap
+/// device busy while swap itself stays mostly free. Prints a line when it holds the set.
+pub fn thrash(o: &Opts) -> ! {
+    grow::setup(o);
+    let mib = o.size_mib.unwrap_or(256) as usize;
+    let ws = sys::WorkingSet::new(mib << 20).unwrap_or_else(|| sys::die("mmap failed"));
+    sys::say(&format!("thrash {}: holding {mib} MiB", std::process::id()));
+    // xorshift64: no allocation, no dependency; the sequence need not be good, only spread.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    loop {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ws.touch((x % ws.pages() as u64) as usize);
     }
 }
 

@@ -164,6 +164,51 @@ pub fn alloc_touch(bytes: usize) -> bool {
 /// Map, touch and unmap `bytes`: a short burst of real allocation, used by the heartbeat
 /// to behave like a service doing a little work per request (which is what a throttled
 /// cgroup punishes).
+/// A resident working set of `bytes`, every page written once (anonymous, never freed).
+pub struct WorkingSet {
+    base: *mut u8,
+    pages: usize,
+}
+
+impl WorkingSet {
+    pub fn new(bytes: usize) -> Option<WorkingSet> {
+        // SAFETY: a fresh private anonymous mapping that this struct owns for ever.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes.max(4096),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let ws = WorkingSet {
+            base: p as *mut u8,
+            pages: bytes.max(4096) / 4096,
+        };
+        for i in 0..ws.pages {
+            ws.touch(i);
+        }
+        Some(ws)
+    }
+
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Writes one byte of page `i` (faulting it back in if it was swapped out).
+    pub fn touch(&self, i: usize) {
+        // SAFETY: i < pages is checked; the page lies inside the mapping.
+        if i < self.pages {
+            unsafe { std::ptr::write_volatile(self.base.add(i * 4096), i as u8) };
+        }
+    }
+}
+
 pub fn touch_and_release(bytes: usize) {
     // SAFETY: the mapping is private to this function and unmapped before returning.
     unsafe {
