@@ -567,11 +567,21 @@ impl Scanner {
     /// Every process judged by the daemon's own rules, the eligible ones in the order repeated
     /// scans would choose them, then the others in scan order (`earlyoomctl candidates`).
     pub fn rank(&mut self) -> Result<Vec<Ranked>, Fatal> {
+        self.rank_among(None)
+    }
+
+    /// [`Scanner::rank`] over the pids in `only` (sorted ascending), as
+    /// [`Scanner::scan_among`] chooses among them: the order repeated scans of a cgroup's
+    /// processes would kill them in (`--cgroup-headroom`, `earlyoomctl candidates --cgroup`).
+    pub fn rank_among(&mut self, only: Option<&[i32]>) -> Result<Vec<Ranked>, Fatal> {
         let mut all = Vec::new();
         let dir = ProcDir::open(&self.root).map_err(Fatal::ProcOpen)?;
         let mut dents = std::mem::take(&mut self.dents);
         let mut path = std::mem::take(&mut self.path);
         let res = dir.for_each_pid(&mut dents, |pid| {
+            if only.is_some_and(|set| set.binary_search(&pid).is_err()) {
+                return;
+            }
             let mut cur = Cur::new(pid);
             let mut skip = self
                 .evaluate(&mut dir.at(pid, &mut path), &mut cur, None)
