@@ -11,6 +11,7 @@
 //! - [`cgroup`], [`guard`]: cgroup v2 readers; the memory.high livelock guard;
 //! - [`scope`], [`whole`], [`storm`], [`act`]: `--cgroup-headroom`, whole-set kills
 //!   (`--cgroup-kill`, storms), `--storm-guard`, and the actions and "no kill" reasons;
+//! - [`pressure`], [`warn`]: `--memory-pressure` (gated PSI trigger) and `--warn`;
 //! - [`metrics`], [`journal`], [`log`], [`cfmt`]: output;
 //! - [`sys`]: system calls and every unsafe.
 
