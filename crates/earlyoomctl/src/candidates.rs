@@ -5,10 +5,11 @@
 //! and the order: #1 is what one scan would pick, #2 what the next scan would pick once #1 is
 //! gone, and so on. This file only presents them.
 //!
-//! With `--cgroup PATH` the ranking is restricted to the processes of that cgroup and its
-//! descendants (`cgroup.procs`, read with the library's [`cgroup::procs`], as the daemon's
-//! `--cgroup-headroom` reads them before its scan restricted to them) and renumbered 1..:
-//! the order in which the daemon would kill inside that cgroup.
+//! With `--cgroup PATH` the ranking is that of the processes of that cgroup and its
+//! descendants alone (`cgroup.procs`, read with the library's [`cgroup::procs`], as the
+//! daemon's `--cgroup-headroom` reads them), from [`Scanner::rank_among`]: the order the
+//! daemon's scan restricted to them ([`Scanner::scan_among`]) kills in, one kill after
+//! another, whatever `--sort-by-rss` makes of RSS 0.
 
 use crate::config::{self, Effective, OptionsJson};
 use crate::host::{CgroupDir, Host};
@@ -16,6 +17,7 @@ use crate::units;
 use crate::CtlError;
 use earlyoom::cgroup;
 use earlyoom::cli::Config;
+use earlyoom::proc::ProcRoot;
 use earlyoom::victim::{bonus, Ranked, Scanner, Skip, RSS_BONUS_KIB, SCORE_BONUS};
 use serde::Serialize;
 
@@ -30,32 +32,6 @@ pub struct Survey {
 impl Survey {
     pub fn next_victim(&self) -> Option<&Ranked> {
         self.rows.first().filter(|r| eligible(r))
-    }
-
-    /// Only the processes whose pid is in `pids` (sorted ascending), the eligible ones
-    /// numbered 1.. again in the same order.
-    pub fn restrict(&mut self, pids: &[i32]) {
-        self.rows.retain(|r| pids.binary_search(&r.pid).is_ok());
-        renumber(&mut self.rows);
-    }
-
-    /// A copy restricted to the subtree of cgroup `dir` (the processes the daemon's scan
-    /// would choose among for that cgroup).
-    pub fn within(&self, dir: &std::path::Path) -> Survey {
-        let mut s = Survey {
-            rows: self.rows.clone(),
-            sort_by_rss: self.sort_by_rss,
-            daemon_pid: self.daemon_pid,
-        };
-        s.restrict(&cgroup::procs(dir));
-        s
-    }
-}
-
-/// Positions 1.. over the eligible rows, in the order they are in.
-fn renumber(rows: &mut [Ranked]) {
-    for (n, r) in rows.iter_mut().filter(|r| r.position.is_some()).enumerate() {
-        r.position = Some(n + 1);
     }
 }
 
@@ -98,26 +74,63 @@ pub fn skip_reason(s: Skip) -> String {
     }
 }
 
+/// The daemon's scanner under `cfg`, for one ranking or several (one per cgroup).
+pub struct Ranker {
+    scanner: Scanner,
+    sort_by_rss: bool,
+    daemon_pid: Option<i32>,
+    live: bool,
+    proc: ProcRoot,
+}
+
+impl Ranker {
+    /// Err: a pattern that does not compile (earlyoom exits 6).
+    pub fn new(host: &Host, cfg: &Config) -> Result<Ranker, String> {
+        let settings = config::settings(cfg)?;
+        let daemon_pid = host.daemons().first().map(|d| d.pid);
+        let mut scanner = Scanner::new(host.proc(), settings.select, settings.matchers);
+        // The daemon excludes itself; earlyoomctl is not the daemon (pid 0 matches nobody).
+        scanner.set_my_pid(daemon_pid.unwrap_or(0));
+        Ok(Ranker {
+            scanner,
+            sort_by_rss: settings.select.sort_by_rss,
+            daemon_pid,
+            live: host.is_live(),
+            proc: host.proc(),
+        })
+    }
+
+    /// Every process (`only` None), or those whose pid is in `only` (sorted ascending),
+    /// ranked among themselves as the daemon's scan restricted to them chooses.
+    pub fn survey(&mut self, only: Option<&[i32]>) -> Result<Survey, String> {
+        // This one-shot tool is not a candidate worth listing: it is gone by the time the
+        // daemon scans. It is left out of the ranking itself, not out of its result, so
+        // that the order is the one the scans make without it.
+        let without_me: Option<Vec<i32>> = self.live.then(|| {
+            let own = std::process::id() as i32;
+            let mut pids = only.map_or_else(|| self.host_pids(), <[i32]>::to_vec);
+            pids.retain(|&p| p != own);
+            pids
+        });
+        let rows = self
+            .scanner
+            .rank_among(without_me.as_deref().or(only))
+            .map_err(|f| crate::host::fatal_text(&f))?;
+        Ok(Survey {
+            rows,
+            sort_by_rss: self.sort_by_rss,
+            daemon_pid: self.daemon_pid,
+        })
+    }
+
+    fn host_pids(&self) -> Vec<i32> {
+        crate::host::pids(&self.proc)
+    }
+}
+
 /// Ranks every process under `cfg` with the daemon's own settings and scan.
 pub fn survey(host: &Host, cfg: &Config) -> Result<Survey, String> {
-    let settings = config::settings(cfg)?;
-    let daemon_pid = host.daemons().first().map(|d| d.pid);
-    let mut scanner = Scanner::new(host.proc(), settings.select, settings.matchers);
-    // The daemon excludes itself; earlyoomctl is not the daemon (pid 0 matches nobody).
-    scanner.set_my_pid(daemon_pid.unwrap_or(0));
-    let mut rows = scanner.rank().map_err(|f| crate::host::fatal_text(&f))?;
-    if host.is_live() {
-        // This one-shot tool is not a candidate worth listing: it is gone by the time the
-        // daemon scans. Dropping it moves the ones after it up a place.
-        let own = std::process::id() as i32;
-        rows.retain(|r| r.pid != own);
-        renumber(&mut rows);
-    }
-    Ok(Survey {
-        rows,
-        sort_by_rss: settings.select.sort_by_rss,
-        daemon_pid,
-    })
+    Ranker::new(host, cfg)?.survey(None)
 }
 
 fn noisy(s: Skip) -> bool {
@@ -274,17 +287,16 @@ pub fn run(
         }
         None => None,
     };
-    let mut s = survey(host, &opts.cfg).map_err(|e| {
-        let msg = format!("earlyoom options from {}: {e}", opts.source.describe());
-        if opts.source == crate::config::Source::CommandLine {
-            CtlError::Usage(msg)
-        } else {
-            CtlError::Config(msg)
-        }
-    })?;
-    if let Some(w) = &within {
-        s.restrict(&w.pids);
-    }
+    let s = Ranker::new(host, &opts.cfg)
+        .and_then(|mut r| r.survey(within.as_ref().map(|w| &w.pids[..])))
+        .map_err(|e| {
+            let msg = format!("earlyoom options from {}: {e}", opts.source.describe());
+            if opts.source == crate::config::Source::CommandLine {
+                CtlError::Usage(msg)
+            } else {
+                CtlError::Config(msg)
+            }
+        })?;
     if json {
         let v = CandidatesJson {
             command: "candidates",

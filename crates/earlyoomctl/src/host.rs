@@ -129,9 +129,7 @@ impl Host {
         let Ok(dir) = ProcDir::open(&self.proc()) else {
             return out;
         };
-        let mut pids = Vec::new();
-        let mut dents = vec![MaybeUninit::uninit(); DENTS_BUF];
-        let _ = dir.for_each_pid(&mut dents, |pid| pids.push(pid));
+        let pids = pids(&self.proc());
         let mut comm = Text::new();
         let mut buf = [0u8; 64];
         for pid in pids {
@@ -264,6 +262,17 @@ impl Host {
             .collect();
         Ok(out)
     }
+}
+
+/// Every pid of the proc root, ascending (none if it cannot be opened).
+pub fn pids(root: &ProcRoot) -> Vec<i32> {
+    let mut pids = Vec::new();
+    if let Ok(dir) = ProcDir::open(root) {
+        let mut dents = vec![MaybeUninit::uninit(); DENTS_BUF];
+        let _ = dir.for_each_pid(&mut dents, |pid| pids.push(pid));
+    }
+    pids.sort_unstable();
+    pids
 }
 
 /// The daemon's fatal text, for errors reading meminfo.

@@ -296,22 +296,24 @@ pub fn headrooms(host: &Host, opts: &Effective) -> HeadroomView {
             .total_cmp(&b.headroom.percent)
             .then_with(|| a.rel.cmp(&b.rel))
     });
-    // Who the daemon would signal where it would act: the ranking restricted to the
-    // cgroup's subtree (a pattern that does not compile names nobody: the daemon would
-    // not start).
+    // Who the daemon would signal where it would act: the ranking of the cgroup's subtree
+    // alone, as its scan restricted to it chooses (a pattern that does not compile names
+    // nobody: the daemon would not start).
     let acting = view
         .cgroups
         .iter()
         .any(|c| c.action.is_some_and(|a| a != Action::None));
     if acting {
-        if let Ok(all) = crate::candidates::survey(host, &opts.cfg) {
+        if let Ok(mut ranker) = crate::candidates::Ranker::new(host, &opts.cfg) {
             view.ranked = true;
             for c in view
                 .cgroups
                 .iter_mut()
                 .filter(|c| c.action.is_some_and(|a| a != Action::None))
             {
-                let s = all.within(&root.0.join(&c.rel));
+                let Ok(s) = ranker.survey(Some(&cgroup::procs(&root.0.join(&c.rel)))) else {
+                    continue;
+                };
                 c.next_victim = s.next_victim().map(|r| Brief {
                     pid: r.pid,
                     comm: crate::candidates::comm(r),

@@ -899,6 +899,89 @@ fn candidates_within_a_cgroup() {
     assert!(!text.contains("41377"), "{text}");
 }
 
+/// `--sort-by-rss` compares a process whose RSS is 0 (a zombie main thread) by oom_score
+/// alone, so the ordering is not transitive, and the order inside a cgroup is not the
+/// machine-wide one with the others left out: A (RSS 100 MiB, oom_score 100) beats B (50 MiB,
+/// 500) by RSS, B beats Z (RSS 0, 300) and Z beats A by oom_score. With Z outside the cgroup
+/// and scanned between A and B, the machine-wide scans pick B, Z, A (filtered: B, A); the
+/// daemon's scan restricted to the cgroup picks A, then B, and so must `candidates --cgroup`.
+#[test]
+fn candidates_cgroup_order_is_the_scans_own_under_sort_by_rss() {
+    let b = Box_::new("incident", "cgrss");
+    let root = ProcRoot(b.proc().as_os_str().as_bytes().to_vec());
+    // The scan goes in directory order: name the three by where they come in it.
+    let three = [20771, 20790, 3141];
+    let mut order = Vec::new();
+    let dir = earlyoom::proc::ProcDir::open(&root).unwrap();
+    let mut dents = vec![std::mem::MaybeUninit::uninit(); earlyoom::proc::DENTS_BUF];
+    dir.for_each_pid(&mut dents, |pid| {
+        if three.contains(&pid) {
+            order.push(pid);
+        }
+    })
+    .unwrap();
+    let [a, z, bb] = order[..] else {
+        panic!("{order:?}")
+    };
+    let page_kib = earlyoom::sys::page_kib();
+    let set = |pid: i32, rss_kib: i64, score: i32| {
+        let path = format!("proc/{pid}/stat");
+        let stat = std::fs::read_to_string(b.dir.join(&path)).unwrap();
+        let (head, tail) = stat.rsplit_once(") ").unwrap();
+        let mut f: Vec<String> = tail.split(' ').map(str::to_string).collect();
+        f[21] = (rss_kib / page_kib).to_string();
+        b.write(&path, &format!("{head}) {}", f.join(" ")));
+        b.write(&format!("proc/{pid}/oom_score"), &format!("{score}\n"));
+    };
+    set(a, 100 * 1024, 100);
+    set(z, 0, 300);
+    set(bb, 50 * 1024, 500);
+    // Nothing else may be chosen.
+    for e in std::fs::read_dir(b.proc()).unwrap() {
+        let e = e.unwrap();
+        let pid: i32 = match e.file_name().to_str().unwrap().parse() {
+            Ok(p) => p,
+            Err(_) => continue,
+        };
+        if !three.contains(&pid) && e.path().join("oom_score_adj").exists() {
+            b.write(&format!("proc/{pid}/oom_score_adj"), "-1000\n");
+        }
+    }
+    std::fs::create_dir_all(b.cgroup().join("test.slice")).unwrap();
+    b.write("cgroup/test.slice/cgroup.procs", &format!("{a}\n{bb}\n"));
+
+    let (all, _) = b.json(&["candidates", "--json", "--sort-by-rss"]);
+    assert_eq!(ranked_pids(&all), [bb, z, a].map(i64::from), "{all:#}");
+    let (v, code) = b.json(&[
+        "candidates",
+        "--json",
+        "--cgroup",
+        "/test.slice",
+        "--sort-by-rss",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(ranked_pids(&v), [a, bb].map(i64::from), "{v:#}");
+    // The daemon's own scans restricted to the cgroup, each pick removed.
+    let mut pids = vec![a.min(bb), a.max(bb)];
+    let mut picks = Vec::new();
+    while let Some(pick) = {
+        let mut s = Scanner::new(
+            root.clone(),
+            Options {
+                sort_by_rss: true,
+                ..Options::default()
+            },
+            Matchers::default(),
+        );
+        s.set_my_pid(1187);
+        s.scan_among(Some(&pids)).unwrap().victim.map(|v| v.pid)
+    } {
+        picks.push(i64::from(pick));
+        pids.retain(|&p| p != pick);
+    }
+    assert_eq!(ranked_pids(&v), picks);
+}
+
 #[test]
 fn candidates_cgroup_usage_errors() {
     let b = Box_::new("incident", "cgusage");
