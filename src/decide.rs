@@ -65,6 +65,45 @@ pub fn sleep_time_ms(m: &MemInfo, l: &Limits) -> u32 {
     ms.clamp(100, 1000) as u32
 }
 
+/// The shortest sleep while memory falls towards the SIGTERM line.
+pub const MIN_FALLING_SLEEP_MS: u32 = 10;
+
+/// earlyoom's adaptive sleep, shortened where it would make the loop wait at the line:
+/// near the line earlyoom sleeps its 100 ms floor, so a fast hog crosses the line and is
+/// then waited on for up to 100 ms before the scan even starts. While memory is falling
+/// (available memory lower than at the last poll) with swap already at or below its
+/// SIGTERM line (or none), the sleep is half the time the observed fall needs to reach the
+/// line, between MIN_FALLING_SLEEP_MS and the floor. A meminfo read costs ~2 µs, so even 100
+/// polls a second cost nothing worth measuring; memory that sits still or rises near the
+/// line keeps earlyoom's 100 ms, and far from the line nothing changes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Approach {
+    last: Option<(f64, i64)>,
+}
+
+impl Approach {
+    /// The sleep after a poll at `now` (seconds) that read `m`.
+    pub fn sleep_ms(&mut self, now: f64, m: &MemInfo, l: &Limits) -> u32 {
+        let base = sleep_time_ms(m, l);
+        let prev = self.last.replace((now, m.mem_available_kib));
+        if base > 100 || m.swap_free_percent > l.swap_term_percent {
+            return base;
+        }
+        let Some((t0, a0)) = prev else {
+            return base;
+        };
+        let dt_ms = (now - t0) * 1000.0;
+        let fall = (a0 - m.mem_available_kib) as f64;
+        let above =
+            (m.mem_available_percent - l.mem_term_percent) * m.user_mem_total_kib as f64 / 100.0;
+        if dt_ms <= 0.0 || fall <= 0.0 || above <= 0.0 {
+            return base;
+        }
+        let eta_ms = above / (fall / dt_ms);
+        (eta_ms / 2.0).clamp(f64::from(MIN_FALLING_SLEEP_MS), f64::from(base)) as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +162,42 @@ mod tests {
         assert_eq!(sleep_time_ms(&big, &L), 100);
         big.mem_available_percent = 13.0; // 720000/6000 = 120
         assert_eq!(sleep_time_ms(&big, &L), 120);
+    }
+
+    /// Falling towards the line: half the time to it at the observed rate, 10..=100 ms;
+    /// still or rising, or with swap to spare, or far away: earlyoom's sleep.
+    #[test]
+    fn falling_towards_the_line_shortens_the_floor() {
+        let mut a = Approach::default();
+        let no_swap = |pct: f64| {
+            let mut m = mem(pct, 0.0);
+            m.swap_total_kib = 0;
+            m.swap_free_kib = 0;
+            m
+        };
+        assert_eq!(a.sleep_ms(0.0, &no_swap(14.0), &L), 100, "first poll");
+        // 14 % -> 13 % of 1 GB in 100 ms: 100 KiB/ms; 30,000 KiB above the line: 300 ms
+        // to it, half of that clamps to the 100 ms floor.
+        assert_eq!(a.sleep_ms(0.1, &no_swap(13.0), &L), 100);
+        // 13 % -> 11 % in 100 ms: 200 KiB/ms, 10,000 KiB left: 50 ms, sleep 25.
+        assert_eq!(a.sleep_ms(0.2, &no_swap(11.0), &L), 25);
+        // 11 % -> 10.1 % in 25 ms: 360 KiB/ms, 1,000 KiB left: ~3 ms, floor 10.
+        assert_eq!(a.sleep_ms(0.225, &no_swap(10.1), &L), 10);
+        assert_eq!(a.sleep_ms(0.3, &no_swap(10.1), &L), 100, "still");
+        assert_eq!(a.sleep_ms(0.4, &no_swap(10.5), &L), 100, "rising");
+        let mut b = Approach::default();
+        b.sleep_ms(0.0, &mem(13.0, 50.0), &L);
+        let spare = mem(11.0, 50.0);
+        assert_eq!(
+            b.sleep_ms(0.1, &spare, &L),
+            sleep_time_ms(&spare, &L),
+            "swap to spare"
+        );
+        let mut c = Approach::default();
+        c.sleep_ms(0.0, &no_swap(90.0), &L);
+        assert_eq!(
+            c.sleep_ms(1.0, &no_swap(60.0), &L),
+            sleep_time_ms(&no_swap(60.0), &L)
+        );
     }
 }

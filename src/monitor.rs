@@ -6,7 +6,7 @@
 use crate::act::Explained;
 use crate::cfmt::pct;
 use crate::cgroup::CgroupRoot;
-use crate::decide::{decide, sleep_time_ms, Action};
+use crate::decide::{decide, Action, Approach};
 use crate::guard::{Guard, Trip};
 use crate::journal::{Fields, Kind};
 use crate::kill::{Killer, Outcome, Signal, Watch};
@@ -66,6 +66,8 @@ pub struct Daemon<S: Sys> {
     pub pressure: Option<PressureWatch>,
     /// `--warn`.
     pub warn: Option<Episodes>,
+    /// The adaptive sleep's memory of the last poll (falling towards the line).
+    pub approach: Approach,
     report_countdown_ms: i64,
 }
 
@@ -93,6 +95,7 @@ impl<S: Sys> Daemon<S> {
             explained: Explained::default(),
             pressure: None,
             warn: None,
+            approach: Approach::default(),
             report_countdown_ms: 0,
         }
     }
@@ -183,7 +186,8 @@ impl<S: Sys> Daemon<S> {
         if self.metrics.as_ref().is_some_and(Metrics::due) {
             self.write_metrics(&last);
         }
-        let mut ms = sleep_time_ms(&last, &self.settings.limits);
+        let now = self.sys.now();
+        let mut ms = self.approach.sleep_ms(now, &last, &self.settings.limits);
         if let Some(s) = self.scopes.as_ref() {
             ms = s.max_sleep_ms(ms);
         }
