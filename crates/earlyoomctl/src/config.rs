@@ -119,17 +119,22 @@ pub fn settings(cfg: &Config) -> Result<Settings, String> {
 /// taken as on, so that its parameters are those these options give it (status shows what
 /// the guard would see, on or not; whether it is on is `cfg.livelock_guard`).
 pub fn probe_settings(cfg: &Config) -> Settings {
-    let probe = Config {
+    match Settings::new(&probe(cfg)) {
+        Ok((s, _notices)) => s,
+        // [`parse`] refused every option set whose settings fail but for a pattern, and
+        // there is none.
+        Err(f) => unreachable!("settings without patterns: {f:?}"),
+    }
+}
+
+/// `cfg` without the patterns, the guard on (see [`probe_settings`]).
+fn probe(cfg: &Config) -> Config {
+    Config {
         prefer: None,
         avoid: None,
         ignore: None,
         livelock_guard: true,
         ..cfg.clone()
-    };
-    match Settings::new(&probe) {
-        Ok((s, _notices)) => s,
-        // Only a pattern can fail, and there is none.
-        Err(f) => unreachable!("settings without patterns: {f:?}"),
     }
 }
 
@@ -203,7 +208,15 @@ pub fn parse(args: &[OsString], totals: Totals) -> Result<(Config, Vec<String>),
         }
     }
     match r.outcome {
-        Ok(Parsed::Run(c)) => Ok((*c, warnings)),
+        Ok(Parsed::Run(c)) => {
+            // What the parser lets through but the settings refuse (--warn at or below the
+            // SIGTERM line, --warn-hook without --warn): earlyoom exits there too.
+            if let Err(f) = Settings::new(&probe(&c)) {
+                let m = f.message().unwrap_or_default();
+                return Err(format!("fatal: {}", String::from_utf8_lossy(&m).trim_end()));
+            }
+            Ok((*c, warnings))
+        }
         Ok(Parsed::Exit) => {
             Err("the options contain -h/--help or -v: earlyoom would only print and exit".into())
         }

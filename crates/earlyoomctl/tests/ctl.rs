@@ -675,6 +675,27 @@ fn exit_statuses() {
     assert_eq!(code(&["audit", "-m", "100"]), 64);
     assert_eq!(code(&["candidates", "--prefer", "("]), 64);
     assert_eq!(code(&["status", "--interval", "-1"]), 64);
+    // What the parser accepts but the daemon's settings refuse (it exits at startup): the
+    // same usage error, with earlyoom's fatal line, not a crash.
+    for (args, says) in [
+        (
+            &["status", "--interval", "0", "-m", "5", "--warn", "5"][..],
+            "--warn:",
+        ),
+        (
+            &["candidates", "--warn-hook", "/bin/true"],
+            "--warn-hook: needs --warn",
+        ),
+        (&["audit", "--warn", "2"], "is not above the SIGTERM line"),
+    ] {
+        let out = b.run(args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(says) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
     let out = b.run(&["candidates", "--prefer", "x", "--json"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("go before the earlyoom options"));
@@ -698,6 +719,23 @@ fn exit_statuses() {
             .as_str()
             .unwrap()
             .contains("-S: value 100.000000 exceeds limit 0"),
+        "{f}"
+    );
+    b.write("default-earlyoom", "EARLYOOM_ARGS=\"-m 10 --warn 10\"\n");
+    assert_eq!(code(&["status", "--interval", "0"]), 65);
+    let (v, code_) = b.json(&["audit", "--json"]);
+    assert_eq!(code_, 2);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "options")
+        .unwrap();
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("will not start: fatal: --warn:"),
         "{f}"
     );
     b.write("default-earlyoom", "EARLYOOM_ARGS=\"--avoid '('\"\n");
