@@ -12,6 +12,10 @@
 #   -F RUNS     runs of the idle-footprint measurement (default 11: cheap, and the executable's
 #               resident pages vary from run to run with the load address, see BENCHMARKS.md)
 #   -c COUNTS   process counts for the scan measurements (default "1000 10000")
+#   -C CROWDS   crowds for the scan measurements (default "largest"): "largest", one clear
+#               largest process (the crowd's parent, with the ballast) and idle children;
+#               "ties", the ballast holder at oom_score_adj -1000 and every candidate equal
+#               (same oom_score, same RSS: each scan decides among ties)
 #   -S SAMPLES  "selecting victim took" samples kept per -d run (default 20)
 #   -w SECS     window of one no-debug CPU-per-scan run (default 5)
 #   -t SECS     duration of one idle-CPU run (default 60; use 600 for the final figures)
@@ -38,17 +42,19 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0
 RUNS=5
 FP_RUNS=11
 COUNTS="1000 10000"
+CROWDS="largest"
 SAMPLES=20
 WINDOW=5
 IDLE_SECS=60
 IDLE_RUNS=1
 OUT=""
 SKIP=""
-while getopts "r:F:c:S:w:t:T:o:x:h" opt; do
+while getopts "r:F:c:C:S:w:t:T:o:x:h" opt; do
     case $opt in
     r) RUNS=$OPTARG ;;
     F) FP_RUNS=$OPTARG ;;
     c) COUNTS=$OPTARG ;;
+    C) CROWDS=$OPTARG ;;
     S) SAMPLES=$OPTARG ;;
     w) WINDOW=$OPTARG ;;
     t) IDLE_SECS=$OPTARG ;;
@@ -167,7 +173,7 @@ EOF
     fi
     export EOOM_BENCH_INNER=1 EOOM_BENCH_OURS=$ours EOOM_BENCH_THEIRS=$theirs \
         EOOM_BENCH_OUT=$OUT EOOM_BENCH_SPAWN=$spawn EOOM_BENCH_RUST=$rust
-    exec "${ns[@]}" bash "${BASH_SOURCE[0]}" -r "$RUNS" -F "$FP_RUNS" -c "$COUNTS" -S "$SAMPLES" -w "$WINDOW" \
+    exec "${ns[@]}" bash "${BASH_SOURCE[0]}" -r "$RUNS" -F "$FP_RUNS" -c "$COUNTS" -C "$CROWDS" -S "$SAMPLES" -w "$WINDOW" \
         -t "$IDLE_SECS" -T "$IDLE_RUNS" -x "$SKIP"
 fi
 
@@ -484,14 +490,15 @@ instr_per_wakeup() {
 
 # ------------------------------------------------------------------ 2. victim scan timing
 crowd_mib=0
-start_crowd() { # start_crowd TOTAL BALLAST_MIB: make /proc hold about TOTAL processes
-    local total=$1 ballast=$2 base k
+start_crowd() { # start_crowd TOTAL BALLAST_MIB CROWD: make /proc hold about TOTAL processes
+    local total=$1 ballast=$2 crowd=${3:-largest} base k tie=()
+    [[ $crowd == ties ]] && tie=(ties)
     base=$(count_procs)
     # The crowd's parent and the daemon under test count too.
     k=$((total - base - 2))
     ((k >= 0)) || k=0
     if [[ -n $spawn ]]; then
-        "$spawn" "$k" "$ballast" </dev/null >"$scratch/crowd.out" 2>"$scratch/crowd.err" &
+        "$spawn" "$k" "$ballast" "${tie[@]}" </dev/null >"$scratch/crowd.out" 2>"$scratch/crowd.err" &
         crowd_pid=$!
         local i
         for ((i = 0; i < 600; i++)); do
@@ -626,7 +633,7 @@ run_debug() {
     boot[$n]+=" ${t[0]}"
     dbg[$n]+=" ${t[*]:1:SAMPLES}"
     if ((r == 0)); then
-        awk '!/selecting victim took/ && n++ < 6' "$scratch/d-$n.out" >"$OUT/debug-head-$n-$total.txt"
+        awk '!/selecting victim took/ && n++ < 6' "$scratch/d-$n.out" >"$OUT/debug-head-$n-${crowd:-largest}-$total.txt"
     fi
     rm -f "$scratch/d-$n.out"
 }
@@ -661,15 +668,18 @@ run_nodebug() {
 }
 
 bench_scan() {
-    local total ballast procs r bin n pid i p
+    local total ballast procs r bin n pid i p crowd
+    for crowd in $CROWDS; do
+    [[ $crowd == largest || $crowd == ties ]] || die "unknown crowd '$crowd' (-C: largest, ties)"
+    [[ $crowd == largest || -n $spawn ]] || die "the ties crowd needs idle_procs (cc)"
     for total in $COUNTS; do
         ballast=$(ballast_needed)
         [[ $ballast -ge 0 ]] || die "cannot make -m 99 count as low memory here"
         local need=$((total * 200 / 1024 + ballast + 512)) # ~200 KiB per idle process, generous
         (($(meminfo MemAvailable) / 1024 > need * 2)) || die "not enough memory for $total processes"
         stray_daemons
-        log "scan at $total processes: starting the crowd (ballast ${ballast} MiB)"
-        start_crowd "$total" "$ballast"
+        log "scan at $total processes, crowd $crowd: starting it (ballast ${ballast} MiB)"
+        start_crowd "$total" "$ballast" "$crowd"
         procs=$(($(count_procs) + 1)) # + the daemon
         local po pt
         po=$(pct_ours)
@@ -688,7 +698,7 @@ bench_scan() {
         # (c) the library: Scanner::scan without the debug table, allocations counted.
         local lib=""
         if [[ -n $rust ]]; then
-            lib=$("$rust" --scans 50 --no-loop | tee -a "$OUT/rust-scan-$total.txt")
+            lib=$("$rust" --scans 50 --no-loop | tee -a "$OUT/rust-scan-$crowd-$total.txt")
         fi
         # (d) system calls per process in one steady-state scan, from an strace of each.
         if ! skipped syscalls && command -v strace >/dev/null; then
@@ -708,7 +718,7 @@ bench_scan() {
                 for p in $tracee; do kill -TERM "$p" 2>/dev/null || true; done
                 halt "$pid"
                 sys[$n]=$(syscalls_per_proc "$scratch/st-$n.trace" "$procs")
-                cp "$scratch/st-$n.trace" "$OUT/strace-$n-$total.txt" 2>/dev/null || true
+                cp "$scratch/st-$n.trace" "$OUT/strace-$n-$crowd-$total.txt" 2>/dev/null || true
                 rm -f "$scratch/st-$n.trace"
             done
         fi
@@ -734,7 +744,7 @@ bench_scan() {
         # shellcheck disable=SC2086
         tw=$(median ${wall[theirs]})
         emit ""
-        emit "### Victim scan, $procs processes in /proc (ms; medians)"
+        emit "### Victim scan, $procs processes in /proc, crowd \"$crowd\" (ms; medians)"
         emit ""
         emit "| measure | ours | earlyoom | ours/earlyoom |"
         emit "| --- | ---: | ---: | ---: |"
@@ -759,6 +769,7 @@ bench_scan() {
         fi
         # shellcheck disable=SC2086
         emit "" && emit "Dry-run iterations counted per ${WINDOW} s window: ours $(median ${iters[ours]}), earlyoom $(median ${iters[theirs]}); ballast ${crowd_mib} MiB."
+    done
     done
 }
 

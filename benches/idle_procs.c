@@ -1,13 +1,16 @@
 /* idle_procs: a cheap crowd of idle processes for benches/compare.sh.
  *
- * Usage: idle_procs N [BALLAST_MIB]
+ * Usage: idle_procs N [BALLAST_MIB [ties]]
  *
  * Forks N children that block in pause() and die with their parent (PR_SET_PDEATHSIG), then,
  * only in the parent and only after forking, touches BALLAST_MIB MiB of anonymous memory
  * (raises AnonPages so that "-m 99" counts as low memory for both daemons), prints
  * "ready <children> <ballast_mib>" on stdout and waits in pause() until it is signalled.
  * Forked without exec, the children share every page copy-on-write: 10,000 of them cost
- * far less memory than 10,000 `sleep` processes. Not a cargo target (cargo discovers only the
+ * far less memory than 10,000 `sleep` processes. With `ties` the parent sets its own
+ * oom_score_adj to -1000 after forking (the children keep 0): it holds the ballast but is
+ * never a candidate, so every candidate has the same oom_score and RSS, and each scan
+ * decides among ties. Not a cargo target (cargo discovers only the
  * .rs files in benches/); compare.sh builds it with cc.
  */
 #include <signal.h>
@@ -20,12 +23,13 @@
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s N [BALLAST_MIB]\n", argv[0]);
+    if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "ties") != 0)) {
+        fprintf(stderr, "usage: %s N [BALLAST_MIB [ties]]\n", argv[0]);
         return 2;
     }
     long n = strtol(argv[1], NULL, 10);
-    long ballast_mib = argc == 3 ? strtol(argv[2], NULL, 10) : 0;
+    long ballast_mib = argc >= 3 ? strtol(argv[2], NULL, 10) : 0;
+    int ties = argc == 4;
     if (n < 0 || n > 100000 || ballast_mib < 0 || ballast_mib > 65536) {
         fprintf(stderr, "idle_procs: N must be 0..100000, BALLAST_MIB 0..65536\n");
         return 2;
@@ -44,6 +48,13 @@ int main(int argc, char **argv)
                 _exit(0);
             for (;;)
                 pause();
+        }
+    }
+    if (ties) {
+        FILE *adj = fopen("/proc/self/oom_score_adj", "w");
+        if (!adj || fputs("-1000\n", adj) < 0 || fclose(adj) != 0) {
+            perror("idle_procs: oom_score_adj");
+            return 1;
         }
     }
     if (ballast_mib > 0) {
