@@ -4,8 +4,9 @@
 //! library code: its option parser ([`earlyoom::cli::parse`]) and settings
 //! ([`earlyoom::settings::Settings`]), its victim rules and ordering
 //! ([`earlyoom::victim::Scanner::rank`]), its decision ([`earlyoom::decide`]), the
-//! livelock guard's cgroup readers and detector ([`earlyoom::cgroup`], [`earlyoom::guard`])
-//! and `--cgroup-headroom`'s arithmetic ([`earlyoom::scope`]).
+//! livelock guard's cgroup readers and detector ([`earlyoom::cgroup`], [`earlyoom::guard`]),
+//! `--cgroup-headroom`'s arithmetic ([`earlyoom::scope`]) and `--memory-pressure`'s sampler,
+//! gates and trigger ([`earlyoom::pressure`]).
 //! Nothing here signals a process or writes anywhere but stdout/stderr.
 //!
 //! Exit status: 0 ok (audit: nothing above info), 1 audit warning, 2 audit critical,
@@ -16,6 +17,7 @@ mod audit;
 mod candidates;
 mod config;
 mod host;
+mod pressure;
 mod status;
 mod units;
 
@@ -114,7 +116,8 @@ pub struct Roots {
 enum Command {
     /// Who earlyoom would kill now: every process ranked, #1 first
     Candidates(CandidatesArgs),
-    /// Memory and swap against the thresholds, PSI, guarded and capped cgroups
+    /// Memory and swap against the thresholds, the warning line, memory pressure, guarded and
+    /// capped cgroups
     Status(StatusArgs),
     /// Check the OOM setup: findings, fixes, exit status = worst
     Audit(AuditArgs),
@@ -150,10 +153,11 @@ struct StatusArgs {
     /// Machine-readable output
     #[arg(long)]
     json: bool,
-    /// Seconds between the two cgroup samples that stall and event rates are computed from
+    /// Seconds between the two samples (the machine's and the cgroups') that stall, swap-out
+    /// and event rates are computed from
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     interval: f64,
-    /// earlyoom options (-m, -s, -M, -S, --livelock-guard, ...)
+    /// earlyoom options (-m, -s, -M, -S, --memory-pressure, --warn, --livelock-guard, ...)
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

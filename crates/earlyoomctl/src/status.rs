@@ -1,8 +1,9 @@
 //! `earlyoomctl status`: memory and swap against the thresholds through the daemon's
-//! [`decide`], system PSI, the cgroups the livelock guard watches, sampled twice with
-//! the guard's own reader and judged by the guard's own detector, and the headroom of every
-//! capped cgroup as `--cgroup-headroom` computes and judges it ([`scope::read_cap`],
-//! [`scope::headroom`], [`scope::decide`]).
+//! [`decide`], the `--warn` line, system PSI and the machine's stall, swap-out and gates as
+//! `--memory-pressure` judges them (crate::pressure), the cgroups the livelock guard
+//! watches, sampled twice with the guard's own reader and judged by the guard's own
+//! detector, and the headroom of every capped cgroup as `--cgroup-headroom` computes and
+//! judges it ([`scope::read_cap`], [`scope::headroom`], [`scope::decide`]).
 
 use crate::config::{self, Effective, OptionsJson};
 use crate::host::{Brief, Host};
@@ -43,7 +44,7 @@ impl Distance {
     pub fn met(&self) -> bool {
         self.points <= 0.0
     }
-    fn new(threshold: f64, now: f64, total_kib: i64, no_swap: bool) -> Distance {
+    pub fn new(threshold: f64, now: f64, total_kib: i64, no_swap: bool) -> Distance {
         let points = now - threshold;
         Distance {
             threshold_percent: threshold,
@@ -53,7 +54,7 @@ impl Distance {
             no_swap,
         }
     }
-    fn json(&self) -> DistanceJson {
+    pub fn json(&self) -> DistanceJson {
         DistanceJson {
             threshold_percent: round(self.threshold_percent, 2),
             now_percent: round(self.now_percent, 2),
@@ -66,7 +67,7 @@ impl Distance {
 }
 
 #[derive(Serialize)]
-struct DistanceJson {
+pub struct DistanceJson {
     threshold_percent: f64,
     now_percent: f64,
     points_away: f64,
@@ -147,85 +148,110 @@ pub struct GuardView {
     pub unreadable: Vec<(String, String)>,
 }
 
-/// Samples every cgroup with a finite memory.high twice, `interval` seconds apart.
-pub fn watch(host: &Host, opts: &Effective, interval: f64) -> GuardView {
+/// The guard's cgroups between their two samples.
+pub struct Watching {
+    view: GuardView,
+    root: cgroup::CgroupRoot,
+    files: Files,
+    first: Vec<(PathBuf, Sample)>,
+}
+
+/// The first sample of every cgroup with a finite memory.high; [`Watching::finish`] takes
+/// the second once the interval has passed.
+pub fn watch(host: &Host, opts: &Effective, interval: f64) -> Watching {
     // The parameters the daemon's guard runs with under these options (when it is on).
     let cfg = config::probe_settings(&opts.cfg).guard.unwrap_or_default();
-    let mut view = GuardView {
-        enabled: opts.cfg.livelock_guard,
-        unavailable: None,
-        cfg,
-        interval_s: interval,
-        cgroups: Vec::new(),
-        unreadable: Vec::new(),
+    let mut w = Watching {
+        view: GuardView {
+            enabled: opts.cfg.livelock_guard,
+            unavailable: None,
+            cfg,
+            interval_s: interval,
+            cgroups: Vec::new(),
+            unreadable: Vec::new(),
+        },
+        root: host.cgroup(),
+        files: Files::default(),
+        first: Vec::new(),
     };
-    let root = host.cgroup();
-    if let Err(why) = cgroup::check_v2(&root) {
-        view.unavailable = Some(why);
-        return view;
+    if let Err(why) = cgroup::check_v2(&w.root) {
+        w.view.unavailable = Some(why);
+        return w;
     }
-    let paths = cgroup::discover(&root);
-    let mut files = Files::default();
-    let rel = |p: &PathBuf| {
-        p.strip_prefix(&root.0)
-            .map(|r| r.display().to_string())
-            .unwrap_or_else(|_| p.display().to_string())
-    };
-    let mut first = Vec::new();
-    for p in &paths {
+    for p in cgroup::discover(&w.root) {
         let t = earlyoom::sys::monotonic_secs();
-        match cgroup::read_sample(p, t, &mut files, true) {
-            Ok(s) => first.push((p.clone(), s)),
-            Err(e) => view.unreadable.push((rel(p), e.to_string())),
+        match cgroup::read_sample(&p, t, &mut w.files, true) {
+            Ok(s) => w.first.push((p, s)),
+            Err(e) => w.view.unreadable.push((below(&w.root, &p), e.to_string())),
         }
     }
-    if interval > 0.0 {
-        std::thread::sleep(std::time::Duration::from_secs_f64(interval));
-    }
-    let swap_free_kib = opts.mem.swap_free_kib;
-    for (p, s0) in first {
-        let t = earlyoom::sys::monotonic_secs();
-        let s1 = match cgroup::read_sample(&p, t, &mut files, true) {
-            Ok(s) => s,
-            Err(e) => {
-                view.unreadable.push((rel(&p), e.to_string()));
-                continue;
-            }
-        };
-        let dt = s1.t - s0.t;
-        // The guard's own arithmetic (total= deltas), so status and daemon agree.
-        let (stall, rate) = match guard::rates(&s0, &s1).filter(|_| interval > 0.0) {
-            Some((stall, rate)) => (Some(stall), Some(rate)),
-            None => (None, None),
-        };
-        let swap_ok = guard::swap_available(&s1, swap_free_kib);
-        // The guard's detector with a window as long as our interval: a trip means every
-        // condition held over it (the daemon would act once it lasts --livelock-window).
-        let mut livelock = false;
-        if interval > 0.0 && dt > 0.0 {
-            let mut tr = Tracker::default();
-            let c = GuardConfig {
-                window_s: dt * 0.999,
-                stall_percent: cfg.stall_percent,
+    w
+}
+
+/// `p` below the cgroup root, as the guard's table names it.
+fn below(root: &cgroup::CgroupRoot, p: &std::path::Path) -> String {
+    p.strip_prefix(&root.0)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|_| p.display().to_string())
+}
+
+impl Watching {
+    /// The second samples, judged over the interval.
+    pub fn finish(self, host: &Host, opts: &Effective) -> GuardView {
+        let Watching {
+            mut view,
+            root,
+            mut files,
+            first,
+        } = self;
+        let interval = view.interval_s;
+        let cfg = view.cfg;
+        let rel = |p: &PathBuf| below(&root, p);
+        let swap_free_kib = opts.mem.swap_free_kib;
+        for (p, s0) in first {
+            let t = earlyoom::sys::monotonic_secs();
+            let s1 = match cgroup::read_sample(&p, t, &mut files, true) {
+                Ok(s) => s,
+                Err(e) => {
+                    view.unreadable.push((rel(&p), e.to_string()));
+                    continue;
+                }
             };
-            let _ = tr.update(s0, guard::swap_available(&s0, swap_free_kib), &c);
-            livelock = tr.update(s1, swap_ok, &c).is_some();
+            let dt = s1.t - s0.t;
+            // The guard's own arithmetic (total= deltas), so status and daemon agree.
+            let (stall, rate) = match guard::rates(&s0, &s1).filter(|_| interval > 0.0) {
+                Some((stall, rate)) => (Some(stall), Some(rate)),
+                None => (None, None),
+            };
+            let swap_ok = guard::swap_available(&s1, swap_free_kib);
+            // The guard's detector with a window as long as our interval: a trip means every
+            // condition held over it (the daemon would act once it lasts --livelock-window).
+            let mut livelock = false;
+            if interval > 0.0 && dt > 0.0 {
+                let mut tr = Tracker::default();
+                let c = GuardConfig {
+                    window_s: dt * 0.999,
+                    stall_percent: cfg.stall_percent,
+                };
+                let _ = tr.update(s0, guard::swap_available(&s0, swap_free_kib), &c);
+                livelock = tr.update(s1, swap_ok, &c).is_some();
+            }
+            let largest = host
+                .briefs(&cgroup::procs(&p))
+                .into_iter()
+                .max_by_key(|b| b.rss_kib);
+            view.cgroups.push(WatchedCgroup {
+                rel: rel(&p),
+                last: s1,
+                stall_percent: stall,
+                high_rate: rate,
+                swap_available: swap_ok,
+                livelock,
+                largest,
+            });
         }
-        let largest = host
-            .briefs(&cgroup::procs(&p))
-            .into_iter()
-            .max_by_key(|b| b.rss_kib);
-        view.cgroups.push(WatchedCgroup {
-            rel: rel(&p),
-            last: s1,
-            stall_percent: stall,
-            high_rate: rate,
-            swap_available: swap_ok,
-            livelock,
-            largest,
-        });
+        view
     }
-    view
 }
 
 /// One cgroup with a finite memory.max, as the headroom watcher reads it.
@@ -327,16 +353,61 @@ pub fn headrooms(host: &Host, opts: &Effective) -> HeadroomView {
 
 pub fn run(host: &Host, opts: &Effective, json: bool, interval: f64) -> Result<u8, CtlError> {
     let m = opts.mem;
-    let th = thresholds(&m, config::probe_settings(&opts.cfg).limits);
+    let settings = config::probe_settings(&opts.cfg);
+    let th = thresholds(&m, settings.limits);
     let psi = host.psi();
-    let view = watch(host, opts, interval);
+    // The cgroups' first samples, then the machine's reading right before the wait and
+    // right after it, then the cgroups' second samples.
+    let watching = watch(host, opts, interval);
+    let probe = crate::pressure::Probe::start(host, m.mem_available_percent);
+    if interval > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(interval));
+    }
+    let machine = probe.finish(
+        interval > 0.0,
+        settings.pressure,
+        &m,
+        settings.limits.mem_term_percent,
+    );
+    let view = watching.finish(host, opts);
+    let warning = settings.warn.as_ref().map(|w| {
+        // The daemon's warning names the machine-wide next victim (its scan(None)).
+        let next = crate::candidates::survey(host, &opts.cfg)
+            .ok()
+            .and_then(|s| {
+                s.next_victim().map(|r| Brief {
+                    pid: r.pid,
+                    comm: crate::candidates::comm(r),
+                    rss_kib: r.rss_kib.unwrap_or(0),
+                })
+            });
+        crate::pressure::warn_view(w, opts.cfg.warn_hook.is_some(), &m, th.mem_term, next)
+    });
     let rooms = headrooms(host, opts);
+    let s = Sections {
+        th: &th,
+        psi: &psi,
+        machine: &machine,
+        warning: warning.as_ref(),
+        view: &view,
+        rooms: &rooms,
+    };
     if json {
-        crate::print_json(&to_json(opts, &m, &th, &psi, &view, &rooms));
+        crate::print_json(&to_json(opts, &m, &s));
     } else {
-        print!("{}", human(opts, &m, &th, &psi, &view, &rooms));
+        print!("{}", human(opts, &m, &s));
     }
     Ok(crate::exit::OK)
+}
+
+/// What `status` found, section by section.
+struct Sections<'a> {
+    th: &'a Thresholds,
+    psi: &'a Result<procfs::MemoryPressure, String>,
+    machine: &'a crate::pressure::PressureView,
+    warning: Option<&'a crate::pressure::WarnView>,
+    view: &'a GuardView,
+    rooms: &'a HeadroomView,
 }
 
 #[derive(Serialize)]
@@ -379,10 +450,20 @@ fn psi_json(psi: &Result<procfs::MemoryPressure, String>) -> PsiJson {
 }
 
 #[derive(Serialize)]
-struct LargestJson {
+pub struct LargestJson {
     pid: i32,
     comm: String,
     rss_kib: i64,
+}
+
+impl From<&Brief> for LargestJson {
+    fn from(b: &Brief) -> LargestJson {
+        LargestJson {
+            pid: b.pid,
+            comm: b.comm.clone(),
+            rss_kib: b.rss_kib,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -547,19 +628,15 @@ struct StatusJson {
     memory: MemoryJson,
     action: &'static str,
     thresholds: ThresholdsJson,
+    warn: crate::pressure::WarnJson,
     psi_memory: PsiJson,
+    memory_pressure: crate::pressure::PressureJson,
     livelock_guard: GuardJson,
     cgroup_headroom: HeadroomJson,
 }
 
-fn to_json(
-    opts: &Effective,
-    m: &MemInfo,
-    th: &Thresholds,
-    psi: &Result<procfs::MemoryPressure, String>,
-    view: &GuardView,
-    rooms: &HeadroomView,
-) -> StatusJson {
+fn to_json(opts: &Effective, m: &MemInfo, s: &Sections) -> StatusJson {
+    let (th, view) = (s.th, s.view);
     StatusJson {
         command: "status",
         options: opts.to_json(),
@@ -579,7 +656,9 @@ fn to_json(
             swap_term: th.swap_term.json(),
             swap_kill: th.swap_kill.json(),
         },
-        psi_memory: psi_json(psi),
+        warn: crate::pressure::warn_json(s.warning, &th.mem_term),
+        psi_memory: psi_json(s.psi),
+        memory_pressure: crate::pressure::pressure_json(s.machine),
         livelock_guard: GuardJson {
             enabled: view.enabled,
             unavailable: view.unavailable.clone(),
@@ -596,7 +675,7 @@ fn to_json(
                 })
                 .collect(),
         },
-        cgroup_headroom: headroom_json(rooms),
+        cgroup_headroom: headroom_json(s.rooms),
     }
 }
 
@@ -612,15 +691,9 @@ fn distance_text(d: &Distance, swap_ignored: bool) -> String {
     }
 }
 
-fn human(
-    opts: &Effective,
-    m: &MemInfo,
-    th: &Thresholds,
-    psi: &Result<procfs::MemoryPressure, String>,
-    view: &GuardView,
-    rooms: &HeadroomView,
-) -> String {
+fn human(opts: &Effective, m: &MemInfo, s: &Sections) -> String {
     use std::fmt::Write;
+    let th = s.th;
     let mut o = String::new();
     o.push_str(&opts.header());
     let _ = writeln!(
@@ -686,7 +759,8 @@ fn human(
         ),
     };
     let _ = writeln!(o, "earlyoom would act now: {verdict}");
-    match psi {
+    o.push_str(&crate::pressure::warn_text(s.warning));
+    match s.psi {
         Ok(p) => {
             let _ = writeln!(
                 o,
@@ -698,10 +772,11 @@ fn human(
             let _ = writeln!(o, "\nPSI memory: unavailable ({e})");
         }
     }
+    o.push_str(&crate::pressure::pressure_text(s.machine));
     let _ = writeln!(o);
-    o.push_str(&guard_text(view));
+    o.push_str(&guard_text(s.view));
     let _ = writeln!(o);
-    o.push_str(&headroom_text(rooms));
+    o.push_str(&headroom_text(s.rooms));
     o
 }
 

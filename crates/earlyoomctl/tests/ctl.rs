@@ -547,6 +547,240 @@ fn status_sees_a_livelock_in_progress() {
     assert_eq!(v["livelock_guard"]["cgroups"][0]["livelock"], false);
 }
 
+/// `status`'s memory pressure section: the machine's full stall and swap-out rate over the
+/// interval, the two gates of --memory-pressure and its trigger; and the --warn line.
+#[test]
+fn status_memory_pressure_and_warning() {
+    let b = Box_::new("incident", "mpress");
+    // The file's options: --memory-pressure and --warn are off. One reading: no stall.
+    let (v, code) = b.json(&["status", "--json", "--interval", "0"]);
+    assert_eq!(code, 0);
+    let p = &v["memory_pressure"];
+    assert_eq!(p["enabled"], false);
+    assert!(p["percent"].is_null() && p["trigger"].is_null(), "{p:#}");
+    assert_eq!(p["stall_unknown"], "one-reading");
+    assert!(p["full_stall_percent"].is_null() && p["swap_out_pages_per_second"].is_null());
+    assert_eq!(p["full_total_us"], 402_118_009);
+    assert_eq!(p["pswpout"], 2_904_311);
+    // The soft line is twice the SIGTERM line (-m 5): 10 %, with 50.27 % available.
+    let soft = &p["gates"]["soft_line"];
+    assert_eq!(soft["line_percent"], 10.0);
+    assert_eq!(soft["sigterm_percent"], 5.0);
+    assert_eq!(soft["available_percent"], 50.27);
+    assert_eq!(soft["open"], false);
+    assert_eq!(soft["points_away"], 40.27);
+    assert_eq!(p["gates"]["swap_out"]["threshold_pages_per_second"], 256.0);
+    assert!(p["gates"]["swap_out"]["open"].is_null());
+    assert_eq!(v["warn"]["enabled"], false);
+    assert!(v["warn"]["line"].is_null());
+    assert_eq!(v["warn"]["sigterm"]["points_away"], 45.27);
+    let text = String::from_utf8(b.run(&["status", "--interval", "0"]).stdout).unwrap();
+    assert!(
+        text.contains("memory pressure: OFF (--memory-pressure not in the options); what it would see:\n  full stall: unknown: --interval 0 takes one reading"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: off (--warn not in the options)"),
+        "{text}"
+    );
+    assert!(!text.contains("trigger now"), "{text}");
+
+    // On, with a SIGTERM line of 30 %: the soft line (60 %) is above available memory. The
+    // fixture does not change between the readings: no stall, no swap-out, not armed.
+    let on = [
+        "--memory-pressure",
+        "40",
+        "-m",
+        "30",
+        "--warn",
+        "55",
+        "--warn-hook",
+        "/bin/true",
+    ];
+    let args = |json: bool| {
+        let mut a = vec!["status", "--interval", "0.05"];
+        if json {
+            a.insert(1, "--json");
+        }
+        a.extend(on);
+        a
+    };
+    let (v, _) = b.json(&args(true));
+    let p = &v["memory_pressure"];
+    assert_eq!(
+        (p["enabled"].clone(), p["percent"].clone()),
+        (true.into(), 40.0.into())
+    );
+    assert_eq!(p["seconds"], 10.0, "the daemon's default SECONDS");
+    assert!(p["stall_unknown"].is_null(), "{p:#}");
+    assert_eq!(p["full_stall_percent"], 0.0);
+    assert_eq!(p["swap_out_pages_per_second"], 0.0);
+    assert!(p["window_s"].as_f64().unwrap() >= 0.05);
+    assert_eq!(p["gates"]["soft_line"]["line_percent"], 60.0);
+    assert_eq!(p["gates"]["soft_line"]["open"], true);
+    assert_eq!(p["gates"]["soft_line"]["points_away"], 0.0);
+    assert_eq!(p["gates"]["swap_out"]["open"], false);
+    assert_eq!(p["trigger"]["armed"], false);
+    assert_eq!(p["trigger"]["verdict"], "calm");
+    assert_eq!(p["trigger"]["needs_seconds"], 10.0);
+    // --warn 55 with 50.27 % available: at the line; the warning names the next victim.
+    let w = &v["warn"];
+    assert_eq!(w["enabled"], true);
+    assert_eq!(w["percent"], 55.0);
+    assert_eq!(w["hook"], "/bin/true");
+    assert_eq!(w["at_or_below"], true);
+    assert_eq!(w["line"]["met"], true);
+    assert_eq!(w["sigterm"]["points_away"], 20.27);
+    assert_eq!(w["would_name"]["pid"], 41377);
+    let text = String::from_utf8(b.run(&args(false)).stdout).unwrap();
+    for want in [
+        "memory pressure: on (SIGTERM once the full stall stays >= 40.00 % for 10 s while a gate is open)",
+        "  full stall: 0.00 % over 0.",
+        "  swap-out:   0 pages/s (the pswpout delta of vmstat)",
+        "  gate soft line: OPEN: mem avail 50.27 % <= 60.00 % (2 x SIGTERM)",
+        "  gate swap-out:  closed: 0 pages/s < 256 pages/s",
+        "  trigger now: not armed: full stall 0.00 % < 40.00 %",
+        "warning: on at <= 55.00 % of available memory (--warn), once per episode",
+        "  --warn-hook /bin/true",
+        "mem avail 50.27 % is AT OR BELOW the warning line",
+        "  the warning names the next victim: pid 41377 ugrep, RSS 12.3 GiB",
+    ] {
+        assert!(text.contains(want), "{want:?} in:\n{text}");
+    }
+    // Above the warning line: how far from it, and from the SIGTERM line; a relative hook
+    // is disabled, as the daemon disables it.
+    let (v, _) = b.json(&[
+        "status",
+        "--json",
+        "--interval",
+        "0",
+        "--warn",
+        "20",
+        "--warn-hook",
+        "bin/hook",
+    ]);
+    let w = &v["warn"];
+    assert_eq!(w["at_or_below"], false);
+    assert_eq!(w["line"]["points_away"], 30.27);
+    assert_eq!(w["sigterm"]["threshold_percent"], 10.0);
+    assert_eq!(w["sigterm"]["points_away"], 40.27);
+    assert!(w["hook"].is_null());
+    assert_eq!(w["hook_disabled"], true);
+
+    // vmstat unreadable: the daemon's sampler reads nothing, and says so.
+    std::fs::rename(b.proc().join("vmstat"), b.dir.join("vmstat")).unwrap();
+    let (v, code) = b.json(&[
+        "status",
+        "--json",
+        "--interval",
+        "0.05",
+        "--memory-pressure",
+        "40",
+    ]);
+    assert_eq!(code, 0);
+    let p = &v["memory_pressure"];
+    assert_eq!(p["stall_unknown"], "unreadable");
+    let why = p["stall_unknown_reason"].as_str().unwrap();
+    assert!(why.ends_with("proc/vmstat unreadable"), "{why}");
+    assert!(p["trigger"].is_null() && p["full_total_us"].is_null());
+    // No PSI at all.
+    std::fs::rename(b.dir.join("vmstat"), b.proc().join("vmstat")).unwrap();
+    std::fs::remove_file(b.proc().join("pressure/memory")).unwrap();
+    let (v, code) = b.json(&[
+        "status",
+        "--json",
+        "--interval",
+        "0.05",
+        "--memory-pressure",
+        "40",
+    ]);
+    assert_eq!(code, 0);
+    let p = &v["memory_pressure"];
+    assert_eq!(p["stall_unknown"], "no-psi");
+    assert!(p["stall_unknown_reason"]
+        .as_str()
+        .unwrap()
+        .contains("no PSI: CONFIG_PSI off or psi=0"));
+    assert!(p["trigger"].is_null());
+    // The soft line is meminfo's: still judged.
+    assert_eq!(p["gates"]["soft_line"]["open"], false);
+    let out = b.run(&["status", "--interval", "0.05", "--memory-pressure", "40"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("full stall: unknown: {}", b.proc().display()))
+            && flat
+                .contains("/proc/pressure/memory is unreadable (no PSI: CONFIG_PSI off or psi=0)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the daemon runs without the trigger here"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trigger now: unknown (the stall is unknown)"),
+        "{text}"
+    );
+}
+
+/// The machine stalls and swaps out while `status` waits: the stall and the rate come from
+/// the total= and pswpout deltas between the two readings, the swap-out gate opens and the
+/// trigger is armed.
+#[test]
+fn status_sees_memory_pressure_in_progress() {
+    let b = Box_::new("incident", "mpresslive");
+    let spawn = |json: bool| {
+        let mut c = Command::new(BIN);
+        c.args(b.roots()).arg("status");
+        if json {
+            c.arg("--json");
+        }
+        c.args(["--interval", "3", "--memory-pressure", "40,20"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (json, text) = (spawn(true), spawn(false));
+    // Well after the first reading (taken right at start), well before the second.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // +2.4 s of full stall and +3000 pages swapped out during the 3 s interval.
+    b.write(
+        "proc/pressure/memory",
+        "some avg10=84.20 avg60=40.87 avg300=12.02 total=3415880112\nfull avg10=79.10 avg60=30.31 avg300=9.40 total=404518009\n",
+    );
+    let vm = std::fs::read_to_string(b.proc().join("vmstat")).unwrap();
+    b.write(
+        "proc/vmstat",
+        &vm.replace("pswpout 2904311\n", "pswpout 2907311\n"),
+    );
+    let out = json.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &v["memory_pressure"];
+    let window = p["window_s"].as_f64().unwrap();
+    assert!((3.0..4.5).contains(&window), "{p:#}");
+    let stall = p["full_stall_percent"].as_f64().unwrap();
+    // 2.4 s of stall in `window` seconds, in percent.
+    assert!((240.0 / window - stall).abs() < 0.1, "{p:#}");
+    let rate = p["swap_out_pages_per_second"].as_f64().unwrap();
+    assert!((3000.0 / window - rate).abs() < 1.0, "{p:#}");
+    assert_eq!(p["pswpout"], 2_907_311);
+    assert_eq!(p["gates"]["swap_out"]["open"], true);
+    assert_eq!(p["gates"]["soft_line"]["open"], false);
+    assert_eq!(p["trigger"]["armed"], true, "{p:#}");
+    assert_eq!(p["trigger"]["verdict"], "fire");
+    assert_eq!(p["trigger"]["gate"], "swap-out");
+    assert_eq!(p["trigger"]["needs_seconds"], 20.0);
+    let out = text.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("  gate swap-out:  OPEN: "), "{text}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("and the swap-out gate open; the daemon fires once that lasts 20 s"),
+        "{text}"
+    );
+    assert!(flat.contains("trigger now: ARMED: full stall "), "{text}");
+}
+
 #[test]
 fn daemon_findings() {
     let b = Box_::new("healthy", "daemon");
@@ -757,6 +991,19 @@ fn human_output_fits_100_columns() {
             &["candidates"][..],
             &["candidates", "--all"],
             &["status", "--interval", "0"],
+            &[
+                "status",
+                "--interval",
+                "0.05",
+                "--memory-pressure",
+                "40",
+                "-m",
+                "30",
+                "--warn",
+                "60",
+                "--warn-hook",
+                "/usr/local/libexec/a-rather-long-path-to/the-warning-hook",
+            ],
             &["audit"],
         ] {
             let out = b.run(args);
