@@ -1,1 +1,0 @@
-/work/main/tests/vm/hog/target/release/hog: /work/main/tests/vm/hog/src/args.rs /work/main/tests/vm/hog/src/grow.rs /work/main/tests/vm/hog/src/init.rs /work/main/tests/vm/hog/src/main.rs /work/main/tests/vm/hog/src/modes.rs /work/main/tests/vm/hog/src/stamp.rs /work/main/tests/vm/hog/src/sys.rs
