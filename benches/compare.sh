@@ -14,8 +14,8 @@
 #   -c COUNTS   process counts for the scan measurements (default "1000 10000")
 #   -C CROWDS   crowds for the scan measurements (default "largest"): "largest", one clear
 #               largest process (the crowd's parent, with the ballast) and idle children;
-#               "ties", the ballast holder at oom_score_adj -1000 and every candidate equal
-#               (same oom_score, same RSS: each scan decides among ties)
+#               "ties", every child at oom_score_adj 1000 above the ballast holder, all
+#               equal (same oom_score, same RSS: each scan decides among ties)
 #   -S SAMPLES  "selecting victim took" samples kept per -d run (default 20)
 #   -w SECS     window of one no-debug CPU-per-scan run (default 5)
 #   -t SECS     duration of one idle-CPU run (default 60; use 600 for the final figures)

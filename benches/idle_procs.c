@@ -7,10 +7,10 @@
  * (raises AnonPages so that "-m 99" counts as low memory for both daemons), prints
  * "ready <children> <ballast_mib>" on stdout and waits in pause() until it is signalled.
  * Forked without exec, the children share every page copy-on-write: 10,000 of them cost
- * far less memory than 10,000 `sleep` processes. With `ties` the parent sets its own
- * oom_score_adj to -1000 after forking (the children keep 0): it holds the ballast but is
- * never a candidate, so every candidate has the same oom_score and RSS, and each scan
- * decides among ties. Not a cargo target (cargo discovers only the
+ * far less memory than 10,000 `sleep` processes. With `ties` every child raises its own
+ * oom_score_adj to 1000 (raising needs no privilege, lowering would): the children then
+ * all rank first with the same oom_score and the same RSS, above the ballast holder, and
+ * each scan decides among ties. Not a cargo target (cargo discovers only the
  * .rs files in benches/); compare.sh builds it with cc.
  */
 #include <signal.h>
@@ -44,17 +44,15 @@ int main(int argc, char **argv)
         }
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (ties) {
+                FILE *adj = fopen("/proc/self/oom_score_adj", "w");
+                if (!adj || fputs("1000\n", adj) < 0 || fclose(adj) != 0)
+                    _exit(1);
+            }
             if (getppid() != parent) /* the parent died before prctl */
                 _exit(0);
             for (;;)
                 pause();
-        }
-    }
-    if (ties) {
-        FILE *adj = fopen("/proc/self/oom_score_adj", "w");
-        if (!adj || fputs("-1000\n", adj) < 0 || fclose(adj) != 0) {
-            perror("idle_procs: oom_score_adj");
-            return 1;
         }
     }
     if (ballast_mib > 0) {

@@ -23,39 +23,80 @@ use std::path::{Path, PathBuf};
 /// A "no kill" situation is said once, and again after this long while it lasts.
 pub const NO_KILL_REPEAT_S: f64 = 60.0;
 
-/// The rate limit of the "no kill" lines: one per situation (a reason in a scope: the
-/// machine or one cgroup), repeated every NO_KILL_REPEAT_S while it lasts, and said again
-/// at once when it changes or after a kill.
+/// Situations remembered at once (the oldest is forgotten first).
+const SITUATIONS: usize = 16;
+
+/// One situation said: its key, when it was last said, how often it was held back since.
+#[derive(Clone, Copy, Debug, Default)]
+struct Said {
+    key: u64,
+    at: f64,
+    held: u64,
+    used: bool,
+}
+
+/// The rate limit of the "no kill" lines: each situation (a reason, in a scope — the machine
+/// or one cgroup by its path — at a line) is said once, again every NO_KILL_REPEAT_S while
+/// it lasts (saying how often it was held back), and a situation not said recently is said
+/// at once, even while another one lasts (two cgroups with nothing to kill, a pressure stall
+/// beside memory at the SIGKILL line). A fixed table: remembering never allocates.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Explained {
-    last: Option<(NoKill, usize)>,
-    at: f64,
-    /// Times the line was held back since it was last said.
-    held: u64,
+    said: [Said; SITUATIONS],
 }
 
 impl Explained {
-    /// Whether to say (`why`, `scope`) at `now`; counts it as said if so.
-    pub fn due(&mut self, why: NoKill, scope: usize, now: f64) -> Option<u64> {
-        if self.last == Some((why, scope)) && now - self.at < NO_KILL_REPEAT_S {
-            self.held += 1;
-            return None;
+    /// Whether to say (`why`, `scope`, `line`) at `now`; counts it as said if so, and returns
+    /// how many times it was held back since it was last said.
+    pub fn due(&mut self, why: NoKill, scope: &[u8], line: &str, now: f64) -> Option<u64> {
+        let key = situation_key(why, scope, line);
+        if let Some(e) = self.said.iter_mut().find(|e| e.used && e.key == key) {
+            if now - e.at < NO_KILL_REPEAT_S {
+                e.held += 1;
+                return None;
+            }
+            let held = e.held;
+            e.at = now;
+            e.held = 0;
+            return Some(held);
         }
-        let held = if self.last == Some((why, scope)) {
-            self.held
-        } else {
-            0
+        let slot = self
+            .said
+            .iter_mut()
+            .min_by(|a, b| {
+                (a.used, a.at)
+                    .partial_cmp(&(b.used, b.at))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .expect("a fixed, non-empty table");
+        *slot = Said {
+            key,
+            at: now,
+            held: 0,
+            used: true,
         };
-        self.last = Some((why, scope));
-        self.at = now;
-        self.held = 0;
-        Some(held)
+        Some(0)
     }
 
-    /// A kill was made: the next situation is a new one.
+    /// A kill was made: every situation after it is a new one.
     pub fn reset(&mut self) {
-        self.last = None;
+        self.said = [Said::default(); SITUATIONS];
     }
+}
+
+/// FNV-1a over the situation's parts (no allocation).
+fn situation_key(why: NoKill, scope: &[u8], line: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in [why as u8]
+        .iter()
+        .chain(scope)
+        .chain([0u8].iter())
+        .chain(line.as_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 fn mib(b: u64) -> f64 {
@@ -63,6 +104,11 @@ fn mib(b: u64) -> f64 {
 }
 
 /// The rules a set kill follows, with the daemon's lineage read now.
+/// A listing with start times, as [`whole::pin`] takes it.
+fn listed(v: Vec<(i32, u64)>) -> Vec<whole::Listed> {
+    v.into_iter().map(|(p, s)| (p, Some(s))).collect()
+}
+
 fn rules_of<'a>(
     root: &'a crate::proc::ProcRoot,
     settings: &'a crate::settings::Settings,
@@ -92,8 +138,8 @@ impl<S: Sys> Daemon<S> {
         };
         self.counters.not_killed(why);
         let now = self.sys.now();
-        let key = scope.map_or(0, |(i, _)| i + 1);
-        let Some(held) = self.explained.due(why, key, now) else {
+        let path = scope.map_or(&b""[..], |(_, p)| p.as_os_str().as_encoded_bytes());
+        let Some(held) = self.explained.due(why, path, line, now) else {
             return;
         };
         let rules = skipped.rules();
@@ -291,7 +337,10 @@ impl<S: Sys> Daemon<S> {
         let rules = rules_of(&self.root, &self.settings);
         let root = self.root.clone();
         let dry = self.settings.kill.dryrun;
-        let pidfds = self.killer.mech == crate::kill::Mechanism::Pidfd && !dry;
+        let how = whole::Signalling {
+            mech: self.killer.mech,
+            pidfds: !dry,
+        };
         let (what, pinned, cgroup_dir) = match storm.source {
             Source::Parent { pid, starttime } => {
                 let Ok(p) = Victim::pin(&self.root, pid) else {
@@ -317,14 +366,14 @@ impl<S: Sys> Daemon<S> {
                 // The parent is stopped first (it is first in the subtree), and the
                 // subtree listed again until nobody new shows up: a child forked after a
                 // listing is caught by the next one.
-                let list = || whole::subtree(&whole::processes(&root), pid, starttime);
+                let list = || listed(whole::subtree(&whole::processes(&root), pid, starttime));
                 (
                     format!(
                         "their parent, process {} \"{}\", and its subtree",
                         pid,
                         p.comm.display()
                     ),
-                    whole::pin_and_stop(&mut self.sys, &rules, list, pidfds, dry),
+                    whole::pin_and_stop(&mut self.sys, &rules, list, how, None, dry),
                     None,
                 )
             }
@@ -332,10 +381,10 @@ impl<S: Sys> Daemon<S> {
                 if g == crate::sys::getpgrp() {
                     return Ok(false);
                 }
-                let list = || whole::group(&whole::processes(&root), g);
+                let list = || listed(whole::group(&whole::processes(&root), g));
                 (
                     format!("their process group {g}"),
-                    whole::pin_and_stop(&mut self.sys, &rules, list, pidfds, dry),
+                    whole::pin_and_stop(&mut self.sys, &rules, list, how, None, dry),
                     None,
                 )
             }
@@ -366,8 +415,8 @@ impl<S: Sys> Daemon<S> {
                     return Ok(false);
                 }
                 // cgroup.kill takes everyone in it at once: no stopping needed.
-                let pinned =
-                    whole::pin(&mut self.sys, &rules, &whole::cgroup_members(&dir), pidfds);
+                let members = whole::cgroup_members(&dir);
+                let pinned = whole::pin(&mut self.sys, &rules, &members, how, Some(rel));
                 (
                     format!("their cgroup {}", rec.cgroup.display()),
                     pinned,
@@ -385,7 +434,6 @@ impl<S: Sys> Daemon<S> {
                 why.describe(),
                 v.pid
             );
-            self.counters.not_killed(NoKill::CgroupProtected);
             return Ok(false);
         }
         let spared = if pinned.spared_count > 0 {
@@ -436,14 +484,12 @@ impl<S: Sys> Daemon<S> {
         self.killer.pre_hook(&mut self.sys, head);
         if !self.settings.kill.dryrun {
             let out = match cgroup_dir.as_deref() {
-                Some(dir) => whole::kill_cgroup(&mut self.sys, dir, &pinned.members),
-                None => whole::kill_set(&mut self.sys, &pinned.members),
+                Some(dir) => whole::kill_cgroup(&mut self.sys, dir, &pinned.members, how.mech),
+                None => whole::kill_set(&mut self.sys, &pinned.members, how.mech),
             };
-            for m in pinned.members.iter().take(out.sent) {
-                self.counters
-                    .signal_sent(Reason::Storm, libc::SIGKILL, m.v.comm.as_bytes());
+            if !self.set_outcome("storm guard", &what, &pinned.members, Reason::Storm, out) {
+                return Ok(false);
             }
-            self.set_outcome("storm guard", &what, out);
         } else {
             crate::warn!("dryrun, not actually sending any signal\n");
             self.counters.not_killed(NoKill::DryRun);
@@ -455,8 +501,30 @@ impl<S: Sys> Daemon<S> {
         Ok(true)
     }
 
-    fn set_outcome(&mut self, who: &str, what: &str, out: whole::SetOutcome) {
-        if out.left == 0 {
+    /// Says what a set kill came to and counts it: each member sent SIGKILL, and those
+    /// still there after the wait remembered as unkillable. False if nothing could be sent
+    /// (then the chosen victim is killed alone, by the normal path).
+    fn set_outcome(
+        &mut self,
+        who: &str,
+        what: &str,
+        members: &[whole::Member],
+        reason: Reason,
+        out: whole::SetOutcome,
+    ) -> bool {
+        if out.sent == 0 {
+            crate::warn!(
+                "{}: no signal could be sent to {}; killing the chosen process alone\n",
+                who,
+                what
+            );
+            return false;
+        }
+        for m in members.iter().take(out.sent) {
+            self.counters
+                .signal_sent(reason, libc::SIGKILL, m.v.comm.as_bytes());
+        }
+        if out.left.is_empty() {
             crate::log::emit(
                 Level::Warn,
                 format_args!(
@@ -468,11 +536,19 @@ impl<S: Sys> Daemon<S> {
             crate::log::emit(
                 Level::Warn,
                 format_args!(
-                    "{}: {} of {}: {} processes still there after {:.3} seconds\n",
-                    who, out.sent, what, out.left, out.secs
+                    "{}: {}: {} of {} processes still there after {:.3} seconds (resumed if stopped; passed over from now on)\n",
+                    who,
+                    what,
+                    out.left.len(),
+                    out.sent,
+                    out.secs
                 ),
             );
+            for &(pid, start) in &out.left {
+                self.scanner.unkillable.remember(pid, start);
+            }
         }
+        true
     }
 
     /// The directory of cgroup `rel` (as /proc/PID/cgroup gives it) below the mount.
@@ -506,14 +582,16 @@ impl<S: Sys> Daemon<S> {
                 no,
                 v.pid
             );
-            self.counters.not_killed(NoKill::CgroupProtected);
             return Ok(false);
         }
         let rules = rules_of(&self.root, &self.settings);
         let pids = whole::cgroup_members(&dir);
-        let pidfds =
-            self.killer.mech == crate::kill::Mechanism::Pidfd && !self.settings.kill.dryrun;
-        let pinned = whole::pin(&mut self.sys, &rules, &pids, pidfds);
+        let dry = self.settings.kill.dryrun;
+        let how = whole::Signalling {
+            mech: self.killer.mech,
+            pidfds: !dry,
+        };
+        let pinned = whole::pin(&mut self.sys, &rules, &pids, how, Some(rel.as_bytes()));
         drop(rules);
         if let Some((pid, comm, spared)) = pinned.spared {
             crate::warn!(
@@ -524,7 +602,6 @@ impl<S: Sys> Daemon<S> {
                 spared.describe(),
                 v.pid
             );
-            self.counters.not_killed(NoKill::CgroupProtected);
             return Ok(false);
         }
         if !pinned.members.iter().any(|m| m.v.pid == v.pid) {
@@ -536,15 +613,28 @@ impl<S: Sys> Daemon<S> {
         // outrun by a member that forks.
         drop(pinned);
         let rules = rules_of(&self.root, &self.settings);
-        let dry = self.settings.kill.dryrun;
         let pinned = whole::pin_and_stop(
             &mut self.sys,
             &rules,
             || whole::cgroup_members(&dir),
-            pidfds,
+            how,
+            Some(rel.as_bytes()),
             dry,
         );
         drop(rules);
+        // A protected process may have joined between the two looks: back out.
+        if let Some((pid, comm, spared)) = pinned.spared {
+            whole::resume(&mut self.sys, &pinned.members, how.mech);
+            crate::warn!(
+                "cgroup kill: not killing cgroup {} whole: its process {} \"{}\" {}; killing process {} alone\n",
+                rel.display(),
+                pid,
+                comm.display(),
+                spared.describe(),
+                v.pid
+            );
+            return Ok(false);
+        }
         let verb = if self.settings.kill.dryrun {
             "would kill"
         } else {
@@ -585,13 +675,11 @@ impl<S: Sys> Daemon<S> {
             crate::warn!("dryrun, not actually sending any signal\n");
             self.counters.not_killed(NoKill::DryRun);
         } else {
-            let out = whole::kill_cgroup(&mut self.sys, &dir, &pinned.members);
-            for m in pinned.members.iter().take(out.sent) {
-                self.counters
-                    .signal_sent(reason, libc::SIGKILL, m.v.comm.as_bytes());
-            }
+            let out = whole::kill_cgroup(&mut self.sys, &dir, &pinned.members, how.mech);
             let what = format!("cgroup {}", rel.display());
-            self.set_outcome("cgroup kill", &what, out);
+            if !self.set_outcome("cgroup kill", &what, &pinned.members, reason, out) {
+                return Ok(false);
+            }
         }
         self.killer.notify_killed(&mut self.sys, v);
         if let Some(f) = self.metrics.as_mut() {
@@ -708,11 +796,16 @@ impl<S: Sys> Daemon<S> {
         else {
             return;
         };
-        self.counters.not_killed(NoKill::PressureGated);
         let now = self.sys.now();
-        if self.explained.due(NoKill::PressureGated, 0, now).is_none() {
+        // Counted once per situation, as it is said: a gated stall lasts many polls.
+        if self
+            .explained
+            .due(NoKill::PressureGated, b"", "pressure", now)
+            .is_none()
+        {
             return;
         }
+        self.counters.not_killed(NoKill::PressureGated);
         crate::log::record(
             Level::Warn,
             Kind::NoKill,
@@ -803,18 +896,35 @@ mod tests {
     #[test]
     fn no_kill_lines_are_rate_limited_per_situation() {
         let mut e = Explained::default();
-        assert_eq!(e.due(NoKill::NoneEligible, 0, 100.0), Some(0));
-        assert_eq!(e.due(NoKill::NoneEligible, 0, 101.0), None);
-        assert_eq!(e.due(NoKill::NoneEligible, 0, 159.0), None);
-        assert_eq!(e.due(NoKill::NoneEligible, 0, 160.0), Some(2));
+        let (none, stuck) = (NoKill::NoneEligible, NoKill::Stuck);
+        assert_eq!(e.due(none, b"", "SIGTERM", 100.0), Some(0));
+        assert_eq!(e.due(none, b"", "SIGTERM", 101.0), None);
+        assert_eq!(e.due(none, b"", "SIGTERM", 159.0), None);
+        assert_eq!(e.due(none, b"", "SIGTERM", 160.0), Some(2));
+        assert_eq!(e.due(none, b"", "SIGKILL", 160.5), Some(0), "another line");
+        assert_eq!(e.due(none, b"/a", "SIGTERM", 161.0), Some(0), "a cgroup");
         assert_eq!(
-            e.due(NoKill::NoneEligible, 3, 161.0),
+            e.due(none, b"/b", "SIGTERM", 161.0),
             Some(0),
             "another cgroup"
         );
-        assert_eq!(e.due(NoKill::Stuck, 3, 162.0), Some(0), "another reason");
+        assert_eq!(
+            e.due(stuck, b"/b", "SIGTERM", 162.0),
+            Some(0),
+            "another reason"
+        );
+        // Two situations lasting side by side: each once, not one after the other.
+        for t in 0..100 {
+            let now = 163.0 + f64::from(t) * 0.5;
+            assert_eq!(e.due(none, b"/a", "SIGTERM", now), None);
+            assert_eq!(e.due(none, b"/b", "SIGTERM", now), None);
+        }
         e.reset();
-        assert_eq!(e.due(NoKill::Stuck, 3, 163.0), Some(0), "after a kill");
+        assert_eq!(
+            e.due(none, b"/a", "SIGTERM", 300.0),
+            Some(0),
+            "after a kill"
+        );
     }
 
     #[test]

@@ -311,20 +311,27 @@ pub fn discover(root: &CgroupRoot) -> Vec<PathBuf> {
 }
 
 /// The pids in `dir` and all its descendants (`cgroup.procs`), sorted and deduplicated.
+/// Each file is read whole (a cgroup of a fork storm holds thousands of pids, far past any
+/// fixed buffer), and only complete lines count: a number cut short would name another
+/// process. Allocates; called only when acting on a cgroup.
 pub fn procs(dir: &Path) -> Vec<i32> {
-    let mut f = Files::default();
     let mut pids = Vec::new();
     for n in walk(dir) {
-        if let Ok(text) = f.read(&n.path, "cgroup.procs") {
-            pids.extend(
-                text.split(|&b| b == b'\n')
-                    .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse::<i32>().ok()),
-            );
+        if let Ok(text) = std::fs::read(n.path.join("cgroup.procs")) {
+            pids.extend(parse_procs(&text));
         }
     }
     pids.sort_unstable();
     pids.dedup();
     pids
+}
+
+/// The pids of a cgroup.procs text: one per newline-terminated line.
+pub fn parse_procs(text: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    text[..complete]
+        .split(|&b| b == b'\n')
+        .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse::<i32>().ok())
 }
 
 #[cfg(test)]
@@ -346,6 +353,8 @@ mod tests {
             parse_full_total(b"some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n"),
             None
         );
+        let procs: Vec<i32> = parse_procs(b"1\n102339\n1023").collect();
+        assert_eq!(procs, [1, 102339], "a cut last line names nobody");
         let stat = b"anon 346030080\nfile 1212416\nkernel 2000000\nanon_thp 0\n";
         assert_eq!(parse_keyed(stat, "anon"), Some(346_030_080));
         assert_eq!(parse_keyed(stat, "file"), Some(1_212_416));

@@ -329,7 +329,7 @@ earlyoom-rs additions:
                             memory.max, SIGKILL at KILL_PERCENT (default
                             PERCENT/2)
   --cgroup-kill             kill a victim's whole cgroup (cgroup.kill) when it
-                            is a service or scope, or has memory.oom.group set
+                            is an app scope or has memory.oom.group set
   --storm-guard             when kills do not bring memory back and the
                             victims share a parent, process group or cgroup,
                             kill that source and all it spawned

@@ -63,20 +63,17 @@ pub enum NoKill {
     Recovered,
     /// The only candidates were sent SIGKILL and have not exited (stuck in the kernel).
     Stuck,
-    /// A cgroup (or the only victims in it) is protected: `--cgroup-kill` refused it.
-    CgroupProtected,
     /// `--memory-pressure`: the stall held, but no gate (page cache churn).
     PressureGated,
 }
 
 impl NoKill {
-    pub const ALL: [NoKill; 7] = [
+    pub const ALL: [NoKill; 6] = [
         NoKill::DryRun,
         NoKill::NoneEligible,
         NoKill::Replaced,
         NoKill::Recovered,
         NoKill::Stuck,
-        NoKill::CgroupProtected,
         NoKill::PressureGated,
     ];
 
@@ -88,7 +85,6 @@ impl NoKill {
             NoKill::Replaced => "replaced",
             NoKill::Recovered => "recovered",
             NoKill::Stuck => "stuck",
-            NoKill::CgroupProtected => "cgroup_protected",
             NoKill::PressureGated => "pressure_gated",
         }
     }
@@ -100,7 +96,7 @@ pub struct Counters {
     /// [reason as in Reason::ALL][0 = SIGTERM, 1 = SIGKILL]
     pub kills: [[u64; 2]; 5],
     /// [why as in NoKill::ALL]
-    pub no_kill: [u64; 7],
+    pub no_kill: [u64; 6],
     /// `--warn`: warnings given.
     pub warnings: u64,
     /// `--memory-pressure`: the full stall over the last interval, percent.

@@ -60,6 +60,8 @@ pub struct Daemon<S: Sys> {
     pub cgroup_root: CgroupRoot,
     /// The daemon's own cgroup, as /proc/self/cgroup gives it (never killed whole).
     pub my_cgroup: Text,
+    /// `--cgroup-kill`, when active (asked for, and the hierarchy is cgroup v2).
+    pub cgroup_kill: bool,
     /// The rate limit of the "no kill" lines.
     pub explained: Explained,
     /// `--memory-pressure`, when active.
@@ -92,6 +94,7 @@ impl<S: Sys> Daemon<S> {
             storms: None,
             cgroup_root: CgroupRoot::default(),
             my_cgroup: Text::new(),
+            cgroup_kill: false,
             explained: Explained::default(),
             pressure: None,
             warn: None,
@@ -265,7 +268,7 @@ impl<S: Sys> Daemon<S> {
                 return Ok(());
             }
         }
-        if self.settings.cgroup_kill && self.kill_whole_cgroup(v, reason)? {
+        if self.cgroup_kill && self.kill_whole_cgroup(v, reason)? {
             if let (Some(s), Some(r)) = (self.storms.as_mut(), record) {
                 s.record(r);
             }

@@ -93,6 +93,11 @@ pub struct Trigger {
     since: Option<Reading>,
     /// When the last kill was made, while the trigger is held.
     held_since: Option<f64>,
+    /// Readings at least a second apart over the last SECONDS (and a little more): the
+    /// stall and the swap-out rate a decision uses are those of the last window, not of the
+    /// whole run (an hour of gated cache churn must not dilute a minute of thrashing).
+    /// Allocated once; it never grows past its capacity.
+    history: std::collections::VecDeque<Reading>,
 }
 
 impl Trigger {
@@ -102,7 +107,31 @@ impl Trigger {
             last: None,
             since: None,
             held_since: None,
+            history: std::collections::VecDeque::with_capacity(cfg.seconds.ceil() as usize + 3),
         }
+    }
+
+    fn remember(&mut self, r: Reading) {
+        if self.history.back().is_some_and(|b| r.t - b.t < 1.0) {
+            return;
+        }
+        if self.history.len() == self.history.capacity() {
+            self.history.pop_front();
+        }
+        self.history.push_back(r);
+    }
+
+    /// The reading the window ending at `r` starts from: the newest one at least SECONDS
+    /// old, but not before the run began.
+    fn window_start(&self, r: &Reading, run: Reading) -> Reading {
+        let from = r.t - self.cfg.seconds;
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.t <= from + 1e-9 && h.t < r.t)
+            .copied()
+            .filter(|h| h.t >= run.t)
+            .unwrap_or(run)
     }
 
     /// The full stall over the last interval, percent (None before two readings).
@@ -114,8 +143,10 @@ impl Trigger {
     /// Takes reading `r`; `soft_line` is the soft line of available memory, percent.
     pub fn step(&mut self, r: Reading, soft_line: f64) -> Verdict {
         let Some(prev) = self.last.replace(r) else {
+            self.remember(r);
             return Verdict::Calm;
         };
+        self.remember(r);
         let Some(stall) = stall_between(&prev, &r) else {
             return Verdict::Calm;
         };
@@ -135,8 +166,9 @@ impl Trigger {
         if duration_s + 1e-9 < self.cfg.seconds {
             return Verdict::Calm;
         }
-        let stall_percent = stall_between(&start, &r).unwrap_or(stall);
-        let pages_per_s = r.swap_pages.saturating_sub(start.swap_pages) as f64 / duration_s;
+        let w = self.window_start(&r, start);
+        let stall_percent = stall_between(&w, &r).unwrap_or(stall);
+        let pages_per_s = r.swap_pages.saturating_sub(w.swap_pages) as f64 / (r.t - w.t).max(1e-3);
         if r.avail_percent <= soft_line {
             Verdict::Fire {
                 stall_percent,
@@ -345,6 +377,22 @@ mod tests {
             "{v:?}"
         );
         assert!(matches!(v[14], Verdict::Gated { .. }));
+    }
+
+    /// An hour of gated cache churn, then thrashing: the gate is judged on the last window,
+    /// so it fires a window after the swapping began, not after it has diluted the hour.
+    #[test]
+    fn the_gate_is_judged_on_the_last_window() {
+        let mut t = Trigger::new(CFG);
+        let mut f = Feed::new(&mut t);
+        let v = f.run(&mut t, &[(70.0, 60.0, 0); 3600]);
+        assert!(v.iter().all(|v| !matches!(v, Verdict::Fire { .. })));
+        let v = f.run(&mut t, &[(70.0, 60.0, 9000); 15]);
+        let first = v
+            .iter()
+            .position(|v| matches!(v, Verdict::Fire { .. }))
+            .unwrap();
+        assert!(first <= 11, "fired {first} s after the swapping began");
     }
 
     /// A dip below PERCENT restarts the window; low available memory opens the gate.

@@ -34,6 +34,9 @@ pub struct CapSample {
     /// memory.swap.max: None = "max" (or no swap accounting: then the system's swap decides).
     pub swap_max: Option<u64>,
     pub swap_current: u64,
+    /// The least swap room an ancestor leaves (its memory.swap.max - memory.swap.current),
+    /// None if none caps swap: a cgroup under a slice with swap.max=0 cannot swap either.
+    pub ancestor_swap_room: Option<u64>,
 }
 
 /// What is left in a cgroup before its memory.max.
@@ -55,6 +58,7 @@ pub fn headroom(s: &CapSample, system_swap_free_kib: i64) -> Headroom {
     let swap_room = s
         .swap_max
         .map_or(u64::MAX, |m| m.saturating_sub(s.swap_current))
+        .min(s.ancestor_swap_room.unwrap_or(u64::MAX))
         .min(u64::try_from(system_swap_free_kib.max(0)).unwrap_or(0) * 1024);
     let swappable = (s.anon + shmem).min(swap_room);
     let reclaimable = cache + swappable;
@@ -74,7 +78,7 @@ pub fn headroom(s: &CapSample, system_swap_free_kib: i64) -> Headroom {
 /// Reads a [`CapSample`] of cgroup `dir` (Err: gone, no memory controller, or no finite
 /// memory.max). Without `full`, only memory.max and memory.current (what is free below
 /// the max alone; enough when that clears the line by far). earlyoomctl reads with it too.
-pub fn read_cap(f: &mut Files, dir: &Path, full: bool) -> Result<CapSample, Errno> {
+pub fn read_cap(f: &mut Files, root: &Path, dir: &Path, full: bool) -> Result<CapSample, Errno> {
     let mut s = CapSample {
         max: f.limit(dir, "memory.max")?.ok_or(Errno(libc::ERANGE))?,
         current: f.number(dir, "memory.current")?,
@@ -90,6 +94,16 @@ pub fn read_cap(f: &mut Files, dir: &Path, full: bool) -> Result<CapSample, Errn
     if let Ok(m) = f.limit(dir, "memory.swap.max") {
         s.swap_max = m;
         s.swap_current = f.number(dir, "memory.swap.current").unwrap_or(0);
+    }
+    // The ancestors' swap caps, below the root (which has none).
+    let mut up = dir.parent();
+    while let Some(a) = up.filter(|a| a.starts_with(root) && *a != root) {
+        if let Ok(Some(m)) = f.limit(a, "memory.swap.max") {
+            let used = f.number(a, "memory.swap.current").unwrap_or(0);
+            let room = m.saturating_sub(used);
+            s.ancestor_swap_room = Some(s.ancestor_swap_room.map_or(room, |r| r.min(room)));
+        }
+        up = a.parent();
     }
     Ok(s)
 }
@@ -132,6 +146,9 @@ pub struct Capped {
     pub last: Option<(CapSample, Headroom)>,
     /// Not acted on before this CLOCK_MONOTONIC second (nothing could be killed in it).
     pub quiet_until: f64,
+    /// Not sampled again before this CLOCK_MONOTONIC second: each cgroup has its own
+    /// adaptive sleep, so one near its line does not make the others be read every 100 ms.
+    pub next_sample: f64,
 }
 
 /// The watcher over every cgroup with a finite memory.max.
@@ -178,6 +195,7 @@ impl Scopes {
                     path: n.path,
                     last: None,
                     quiet_until: f64::NEG_INFINITY,
+                    next_sample: f64::NEG_INFINITY,
                 }
             });
             self.capped.push(c);
@@ -185,7 +203,7 @@ impl Scopes {
     }
 
     fn read(&mut self, dir: &Path, full: bool) -> Result<CapSample, Errno> {
-        read_cap(&mut self.files, dir, full)
+        read_cap(&mut self.files, &self.root.0, dir, full)
     }
 
     /// Samples every capped cgroup at `now`; returns the one with the least headroom that is
@@ -199,6 +217,16 @@ impl Scopes {
         let mut sleep = 1000;
         self.low = 0;
         for i in 0..self.capped.len() {
+            let next = self.capped[i].next_sample;
+            if now < next {
+                sleep = sleep.min(((next - now) * 1000.0).ceil() as u32);
+                if let Some((_, h)) = self.capped[i].last {
+                    if decide(&h, &self.cfg) != Action::None {
+                        self.low += 1;
+                    }
+                }
+                continue;
+            }
             let path = std::mem::take(&mut self.capped[i].path);
             // What is free below memory.max alone: if that clears the line, reclaim need
             // not be counted (two files read instead of five).
@@ -217,7 +245,9 @@ impl Scopes {
             };
             let h = headroom(&s, system_swap_free_kib);
             self.capped[i].last = Some((s, h));
-            sleep = sleep.min(sleep_ms(&h, s.max, &self.cfg));
+            let own = sleep_ms(&h, s.max, &self.cfg);
+            self.capped[i].next_sample = now + f64::from(own) / 1000.0;
+            sleep = sleep.min(own);
             let action = decide(&h, &self.cfg);
             if action != Action::None {
                 self.low += 1;
@@ -281,6 +311,7 @@ mod tests {
             anon: (current_mib - file_mib) * MIB,
             swap_max: Some(0),
             swap_current: 0,
+            ancestor_swap_room: None,
         }
     }
 
@@ -315,6 +346,9 @@ mod tests {
         s.swap_max = Some(60 * MIB);
         s.swap_current = 20 * MIB;
         assert_eq!(headroom(&s, 1 << 30).reclaimable, 40 * MIB);
+        // A slice above with swap.max=0 leaves no room, whatever the cgroup's own says.
+        s.ancestor_swap_room = Some(0);
+        assert_eq!(headroom(&s, 1 << 30).reclaimable, 0);
     }
 
     /// At earlyoom's fastest fill rate (6000 KiB/ms) a 500 MiB cgroup fills in ~80 ms, so

@@ -106,9 +106,15 @@ impl<S: Sys> Daemon<S> {
         }
         if self.settings.cgroup_kill {
             match crate::cgroup::check_memory_v2(&root) {
-                Ok(()) => crate::plain!(
-                    "cgroup kill: a victim in a service or scope cgroup, or in one with memory.oom.group set, takes its whole cgroup with it\n"
+                Ok(()) if self.my_cgroup.as_bytes().is_empty() => crate::warn!(
+                    "cgroup kill: inactive: the daemon's own cgroup is unknown (/proc/self/cgroup has no cgroup v2 line)\n"
                 ),
+                Ok(()) => {
+                    self.cgroup_kill = true;
+                    crate::plain!(
+                    "cgroup kill: a victim in an application scope, or in a cgroup with memory.oom.group set, takes its whole cgroup with it\n"
+                    )
+                }
                 Err(why) => crate::warn!("cgroup kill: inactive: {}\n", why),
             }
         }

@@ -14,6 +14,7 @@
 //! so a recycled pid is never signalled. A set is stopped (SIGSTOP) before it is killed,
 //! so that no member forks a replacement while its siblings die.
 
+use crate::kill::Mechanism;
 use crate::proc::{PidFiles, ProcDir, ProcRoot, Stat, Text};
 use crate::seam::{Sys, Via};
 use crate::sys::{self, CPath, Errno};
@@ -125,10 +126,10 @@ pub fn processes(root: &ProcRoot) -> Vec<(i32, Stat)> {
         .collect()
 }
 
-/// `pid` (started at `starttime`) and all its descendants, parents before children. A
-/// child is younger than its parent: one whose start time is earlier belongs to an older
-/// process that had the parent's pid.
-pub fn subtree(all: &[(i32, Stat)], pid: i32, starttime: u64) -> Vec<i32> {
+/// `pid` (started at `starttime`) and all its descendants, parents before children, each
+/// with its start time. A child is younger than its parent: one whose start time is earlier
+/// belongs to an older process that had the parent's pid.
+pub fn subtree(all: &[(i32, Stat)], pid: i32, starttime: u64) -> Vec<(i32, u64)> {
     let mut out = vec![(pid, starttime)];
     let mut i = 0;
     while i < out.len() {
@@ -140,21 +141,35 @@ pub fn subtree(all: &[(i32, Stat)], pid: i32, starttime: u64) -> Vec<i32> {
         }
         i += 1;
     }
-    out.into_iter().map(|(p, _)| p).collect()
+    out
 }
 
-/// The members of process group `pgid`.
-pub fn group(all: &[(i32, Stat)], pgid: i32) -> Vec<i32> {
+/// The members of process group `pgid`, with their start times.
+pub fn group(all: &[(i32, Stat)], pgid: i32) -> Vec<(i32, u64)> {
     all.iter()
         .filter(|(_, st)| st.pgrp == pgid)
-        .map(|(p, _)| *p)
+        .map(|(p, st)| (*p, st.starttime))
         .collect()
+}
+
+/// A process of a set as listed: its pid, and the start time the listing saw (None: the
+/// listing knows only the pid, as cgroup.procs).
+pub type Listed = (i32, Option<u64>);
+
+/// How a set's members are signalled: the kill path's mechanism (the startup self-test's
+/// finding), and whether pidfds are taken at all (not in dry-run).
+#[derive(Clone, Copy, Debug)]
+pub struct Signalling {
+    pub mech: Mechanism,
+    pub pidfds: bool,
 }
 
 /// A pinned member of a set.
 pub struct Member {
     pub v: Victim,
     pidfd: Option<OwnedFd>,
+    /// Sent SIGSTOP (and so owed a SIGCONT if it is still there at the end).
+    stopped: bool,
 }
 
 /// The outcome of pinning a set.
@@ -165,17 +180,34 @@ pub struct Pinned {
     pub spared_count: usize,
 }
 
-/// Pins every pid of `pids` (gone ones are dropped) and sorts out the ones the rules spare.
-pub fn pin(sys: &mut impl Sys, rules: &Rules<'_>, pids: &[i32], pidfds: bool) -> Pinned {
+/// Pins every listed process (gone ones, and ones whose pid now belongs to another process
+/// than the listing saw, are dropped; with `cgroup`, so are those not in that cgroup or
+/// below it) and sorts out the ones the rules spare.
+pub fn pin(
+    sys: &mut impl Sys,
+    rules: &Rules<'_>,
+    listed: &[Listed],
+    how: Signalling,
+    cgroup: Option<&[u8]>,
+) -> Pinned {
     let mut out = Pinned {
         members: Vec::new(),
         spared: None,
         spared_count: 0,
     };
-    for &pid in pids {
+    for &(pid, start) in listed {
         let Ok(v) = Victim::pin(rules.root, pid) else {
             continue;
         };
+        if start.is_some_and(|s| s != v.starttime) {
+            continue; // the pid was recycled since the listing
+        }
+        if let Some(rel) = cgroup {
+            let mut now = Text::new();
+            if !v.dir.cgroup(&mut now) || !within(now.as_bytes(), rel) {
+                continue; // left it (or /proc/PID/cgroup is unreadable)
+            }
+        }
         if let Some(why) = rules.spared(&v) {
             out.spared_count += 1;
             if out.spared.is_none() {
@@ -183,7 +215,7 @@ pub fn pin(sys: &mut impl Sys, rules: &Rules<'_>, pids: &[i32], pidfds: bool) ->
             }
             continue;
         }
-        let pidfd = if pidfds {
+        let pidfd = if how.pidfds && how.mech == Mechanism::Pidfd {
             sys.pidfd_open(pid).ok()
         } else {
             None
@@ -191,16 +223,34 @@ pub fn pin(sys: &mut impl Sys, rules: &Rules<'_>, pids: &[i32], pidfds: bool) ->
         // The pidfd was opened after the directory: it is the same process only if the
         // directory still reads with the pinned start time.
         if v.still_itself() {
-            out.members.push(Member { v, pidfd });
+            out.members.push(Member {
+                v,
+                pidfd,
+                stopped: false,
+            });
         }
     }
     out
 }
 
-fn send(sys: &mut impl Sys, m: &Member, sig: i32) -> Result<(), Errno> {
-    match &m.pidfd {
-        Some(fd) => sys.signal(Via::Pidfd(fd.as_fd(), m.v.pid), sig),
-        None => sys.signal(Via::ProcDir(m.v.dir.fd(), m.v.pid), sig),
+/// Whether cgroup path `p` is `rel` or below it.
+fn within(p: &[u8], rel: &[u8]) -> bool {
+    let (p, rel) = (trim_slash(p), trim_slash(rel));
+    p == rel || (rel.is_empty() || p.starts_with(rel) && p.get(rel.len()) == Some(&b'/'))
+}
+
+/// One signal to a member by the kill path's mechanism: its pidfd, else its pinned /proc/PID
+/// directory (pidfd_send_signal takes it), else kill(2) right after the start-time check.
+fn send(sys: &mut impl Sys, m: &Member, mech: Mechanism, sig: i32) -> Result<(), Errno> {
+    match (&m.pidfd, mech) {
+        (Some(fd), _) => sys.signal(Via::Pidfd(fd.as_fd(), m.v.pid), sig),
+        (None, Mechanism::Kill) => {
+            if !m.v.still_itself() {
+                return Err(Errno(libc::ESRCH));
+            }
+            sys.signal(Via::Kill(m.v.pid), sig)
+        }
+        (None, _) => sys.signal(Via::ProcDir(m.v.dir.fd(), m.v.pid), sig),
     }
 }
 
@@ -218,35 +268,44 @@ fn gone(sys: &mut impl Sys, m: &Member) -> bool {
 }
 
 /// What a set kill came to.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SetOutcome {
-    /// Members sent SIGKILL.
+    /// Members sent SIGKILL (by cgroup.kill: all of them).
     pub sent: usize,
-    /// Members still there when the wait ended.
-    pub left: usize,
+    /// Members still there when the wait ended (each was sent SIGCONT: one that was stopped
+    /// but never killed, such as a member that left the cgroup, must not stay stopped).
+    pub left: Vec<(i32, u64)>,
     pub secs: f64,
 }
 
 /// How long a set is waited for after SIGKILL (as for one victim, kill.rs KILL_GRACE_MS).
 pub const SET_GRACE_MS: u64 = 2000;
 
-/// SIGSTOPs every member: a stopped process forks nothing.
-pub fn stop(sys: &mut impl Sys, members: &[Member]) {
-    for m in members {
-        let _ = send(sys, m, libc::SIGSTOP);
+/// SIGSTOPs every member not stopped yet: a stopped process forks nothing.
+pub fn stop(sys: &mut impl Sys, members: &mut [Member], mech: Mechanism) {
+    for m in members.iter_mut().filter(|m| !m.stopped) {
+        m.stopped = send(sys, m, mech, libc::SIGSTOP).is_ok();
+    }
+}
+
+/// SIGCONTs every member that was stopped: the way back when a stopped set is not killed.
+pub fn resume(sys: &mut impl Sys, members: &[Member], mech: Mechanism) {
+    for m in members.iter().filter(|m| m.stopped) {
+        let _ = send(sys, m, mech, libc::SIGCONT);
     }
 }
 
 /// Pins and stops a set that may be growing while it is stopped (a parent forking, its
-/// children forking): `list` gives the set's pids as they are now; whoever appeared since
-/// the last look is pinned and stopped, until a look finds nobody new (at most 8 looks:
-/// each look stops everyone it found, so only a process forked during the look itself can
-/// appear in the next). Returns the pinned set, stopped unless `dry`.
+/// children forking): `list` gives the set as it is now; whoever appeared since the last
+/// look is pinned and stopped, until a look finds nobody new (at most 8 looks: each look
+/// stops everyone it found, so only a process forked during the look itself can appear in
+/// the next). Returns the pinned set, stopped unless `dry`.
 pub fn pin_and_stop(
     sys: &mut impl Sys,
     rules: &Rules<'_>,
-    mut list: impl FnMut() -> Vec<i32>,
-    pidfds: bool,
+    mut list: impl FnMut() -> Vec<Listed>,
+    how: Signalling,
+    cgroup: Option<&[u8]>,
     dry: bool,
 ) -> Pinned {
     let mut all = Pinned {
@@ -256,14 +315,17 @@ pub fn pin_and_stop(
     };
     let mut seen: Vec<i32> = Vec::new();
     for _ in 0..8 {
-        let new: Vec<i32> = list().into_iter().filter(|p| !seen.contains(p)).collect();
+        let new: Vec<Listed> = list()
+            .into_iter()
+            .filter(|p| !seen.contains(&p.0))
+            .collect();
         if new.is_empty() {
             break;
         }
-        seen.extend_from_slice(&new);
-        let more = pin(sys, rules, &new, pidfds);
+        seen.extend(new.iter().map(|p| p.0));
+        let mut more = pin(sys, rules, &new, how, cgroup);
         if !dry {
-            stop(sys, &more.members);
+            stop(sys, &mut more.members, how.mech);
         }
         if all.spared.is_none() {
             all.spared = more.spared;
@@ -277,42 +339,60 @@ pub fn pin_and_stop(
     all
 }
 
-/// SIGKILLs every member (stopped ones too), releases their memory, and waits up to
-/// SET_GRACE_MS for them to be gone.
-pub fn kill_set(sys: &mut impl Sys, members: &[Member]) -> SetOutcome {
+/// SIGKILLs every member (stopped ones too), releases their memory, waits up to
+/// SET_GRACE_MS for them to be gone, and SIGCONTs whoever is left.
+pub fn kill_set(sys: &mut impl Sys, members: &[Member], mech: Mechanism) -> SetOutcome {
     let t0 = sys.now();
     let mut out = SetOutcome::default();
     for m in members {
-        if send(sys, m, libc::SIGKILL).is_ok() {
+        if send(sys, m, mech, libc::SIGKILL).is_ok() {
             out.sent += 1;
         }
     }
+    finish(sys, members, mech, t0, out)
+}
+
+/// The end of a set kill: release the memory, wait, resume and list who is left.
+fn finish(
+    sys: &mut impl Sys,
+    members: &[Member],
+    mech: Mechanism,
+    t0: f64,
+    mut out: SetOutcome,
+) -> SetOutcome {
     for m in members {
         if let Some(fd) = &m.pidfd {
             let _ = sys.mrelease(fd.as_fd());
         }
     }
-    out.left = wait_gone(sys, t0, |sys| {
-        members.iter().filter(|m| !gone(sys, m)).count()
-    });
+    loop {
+        sys.reap();
+        let left = members.iter().filter(|m| !gone(sys, m)).count();
+        if left == 0 || (sys.now() - t0) * 1000.0 >= SET_GRACE_MS as f64 {
+            break;
+        }
+        sys.sleep_ms(20);
+    }
+    let left: Vec<&Member> = members.iter().filter(|m| !gone(sys, m)).collect();
+    for m in &left {
+        if m.stopped {
+            let _ = send(sys, m, mech, libc::SIGCONT);
+        }
+    }
+    out.left = left.iter().map(|m| (m.v.pid, m.v.starttime)).collect();
     out.secs = sys.now() - t0;
     out
 }
 
-/// Polls `left` every 20 ms until it is 0 or SET_GRACE_MS after `t0`; its last value.
-fn wait_gone<S: Sys>(sys: &mut S, t0: f64, mut left: impl FnMut(&mut S) -> usize) -> usize {
-    loop {
-        sys.reap();
-        let n = left(sys);
-        if n == 0 || (sys.now() - t0) * 1000.0 >= SET_GRACE_MS as f64 {
-            return n;
-        }
-        sys.sleep_ms(20);
-    }
-}
-
 /// Why a cgroup is never killed whole.
 pub fn cgroup_refused(rel: &[u8], daemon_cgroup: &[u8]) -> Option<&'static str> {
+    if rel.len() >= 255 {
+        // Text keeps 255 bytes: a longer path was cut and names another cgroup.
+        return Some("its path is too long to be sure of it");
+    }
+    if daemon_cgroup.is_empty() {
+        return Some("the daemon's own cgroup is unknown");
+    }
     let rel = trim_slash(rel);
     if rel.is_empty() {
         return Some("it is the root cgroup");
@@ -333,17 +413,20 @@ fn trim_slash(p: &[u8]) -> &[u8] {
 }
 
 /// Whether a victim's leaf cgroup is a workload cgroup that `--cgroup-kill` kills whole:
-/// one systemd made for a service or an application scope (`*.service`, `*.scope`, not
-/// `init.scope` nor a login session's `session-N.scope`, whose shell and terminal an admin
-/// would lose) without child cgroups, or any cgroup with `memory.oom.group` set, the
-/// kernel's own "kill it as a whole" flag (Documentation/admin-guide/cgroup-v2.rst).
+/// any cgroup with `memory.oom.group` set, the kernel's own "kill it as a whole" flag
+/// (Documentation/admin-guide/cgroup-v2.rst; systemd sets it for `OOMPolicy=kill`), or a
+/// systemd scope without child cgroups: an application or container started as a unit of
+/// its own (`app-*.scope`, `docker-*.scope`, `run-*.scope`), not `init.scope` nor a login
+/// session's `session-N.scope` (the admin's shell and terminal). A `*.service` is not
+/// killed whole unless it asked to be (oom.group): a service's cgroup holds its daemon,
+/// which a job it started (cron's, an sshd session without PAM) must not take with it.
 pub fn is_workload(name: &[u8], leaf: bool, oom_group: bool) -> Option<&'static str> {
     if oom_group {
         return Some("memory.oom.group is set");
     }
-    let unit = name.ends_with(b".service") || name.ends_with(b".scope");
-    if leaf && unit && name != b"init.scope" && !name.starts_with(b"session-") {
-        return Some("a workload cgroup");
+    if leaf && name.ends_with(b".scope") && name != b"init.scope" && !name.starts_with(b"session-")
+    {
+        return Some("an application scope");
     }
     None
 }
@@ -373,12 +456,17 @@ pub fn has_children(dir: &Path) -> bool {
 /// so nothing forks its way out. Where that file is missing (before 5.14) or read-only
 /// (the shipped unit's ProtectControlGroups=): freeze it (`cgroup.freeze`, 5.2+) if
 /// possible, SIGKILL each pinned member (a frozen or stopped task still dies of SIGKILL),
-/// thaw. Then waits up to SET_GRACE_MS for them to be gone; `left` counts those still there.
-pub fn kill_cgroup(sys: &mut impl Sys, dir: &Path, members: &[Member]) -> SetOutcome {
+/// thaw. Then as [`kill_set`]: wait, resume and list who is left.
+pub fn kill_cgroup(
+    sys: &mut impl Sys,
+    dir: &Path,
+    members: &[Member],
+    mech: Mechanism,
+) -> SetOutcome {
+    use std::os::unix::ffi::OsStrExt;
     let t0 = sys.now();
     let file = |name: &str| -> PathBuf { dir.join(name) };
     let mut out = SetOutcome::default();
-    use std::os::unix::ffi::OsStrExt;
     match sys.write_control(file("cgroup.kill").as_os_str().as_bytes(), b"1") {
         Ok(()) => out.sent = members.len(),
         Err(e) => {
@@ -393,7 +481,7 @@ pub fn kill_cgroup(sys: &mut impl Sys, dir: &Path, members: &[Member]) -> SetOut
                 .write_control(freeze.as_os_str().as_bytes(), b"1")
                 .is_ok();
             for m in members {
-                if send(sys, m, libc::SIGKILL).is_ok() {
+                if send(sys, m, mech, libc::SIGKILL).is_ok() {
                     out.sent += 1;
                 }
             }
@@ -402,21 +490,16 @@ pub fn kill_cgroup(sys: &mut impl Sys, dir: &Path, members: &[Member]) -> SetOut
             }
         }
     }
-    for m in members {
-        if let Some(fd) = &m.pidfd {
-            let _ = sys.mrelease(fd.as_fd());
-        }
-    }
-    out.left = wait_gone(sys, t0, |sys| {
-        members.iter().filter(|m| !gone(sys, m)).count()
-    });
-    out.secs = sys.now() - t0;
-    out
+    finish(sys, members, mech, t0, out)
 }
 
-/// `dir`'s processes (cgroup.procs of it and its descendants), sorted.
-pub fn cgroup_members(dir: &Path) -> Vec<i32> {
+/// `dir`'s processes (cgroup.procs of it and its descendants), sorted; the listing knows
+/// no start times, so [`pin`] checks membership instead.
+pub fn cgroup_members(dir: &Path) -> Vec<Listed> {
     crate::cgroup::procs(dir)
+        .into_iter()
+        .map(|p| (p, None))
+        .collect()
 }
 
 /// Reads a process's age in seconds at `uptime_s` from its stat start time.
@@ -459,8 +542,11 @@ mod tests {
             // Has 300 as parent by number but started before it: another process's child.
             (299, st(300, 299, 50)),
         ];
-        assert_eq!(subtree(&all, 300, 100), vec![300, 301, 302]);
-        assert_eq!(group(&all, 300), vec![300, 301, 302]);
+        assert_eq!(
+            subtree(&all, 300, 100),
+            vec![(300, 100), (301, 110), (302, 120)]
+        );
+        assert_eq!(group(&all, 300), vec![(300, 100), (301, 110), (302, 120)]);
     }
 
     #[test]
@@ -470,6 +556,11 @@ mod tests {
         assert!(cgroup_refused(b"/init.scope", me).is_some());
         assert!(cgroup_refused(b"/system.slice", me).is_some());
         assert!(cgroup_refused(b"/system.slice/earlyoom.service", me).is_some());
+        assert!(
+            cgroup_refused(b"/app.scope", b"").is_some(),
+            "own cgroup unknown"
+        );
+        assert!(cgroup_refused(&[b'a'; 255], me).is_some(), "a cut path");
         assert_eq!(cgroup_refused(b"/system.slice/earlyoom.serviced", me), None);
         assert_eq!(
             cgroup_refused(b"/user.slice/user-1000.slice/app.scope", me),
@@ -479,7 +570,14 @@ mod tests {
 
     #[test]
     fn workload_cgroups() {
-        assert!(is_workload(b"build.service", true, false).is_some());
+        assert!(
+            is_workload(b"build.service", true, false).is_none(),
+            "a service's daemon"
+        );
+        assert!(
+            is_workload(b"build.service", true, true).is_some(),
+            "OOMPolicy=kill"
+        );
         assert!(is_workload(b"app-firefox-123.scope", true, false).is_some());
         assert!(is_workload(b"session-3.scope", true, false).is_none());
         assert!(is_workload(b"init.scope", true, false).is_none());

@@ -47,6 +47,7 @@ fn daemon(t: &Tree, cfg: Config) -> Daemon<Recorder> {
     d.scanner.set_my_pid(999_999);
     d.cgroup_root = CgroupRoot(t.dir.join("cgroup"));
     d.my_cgroup.set(b"/system.slice/earlyoom.service");
+    d.cgroup_kill = d.settings.cgroup_kill;
     d
 }
 
@@ -149,9 +150,10 @@ fn page_cache_is_room_and_the_kill_line_sends_sigkill() {
     let dir = cgroup(&t, "slice", &[90], Some(500), 499, 200);
     let mut d = daemon(&t, Config::default());
     with_headroom(&mut d, &t, 10.0, 5.0);
-    d.iterate().unwrap();
+    let ms = d.iterate().unwrap();
     assert!(d.sys.signals.is_empty(), "{:?}", d.sys.signals);
     set_usage(&dir, 490, 1);
+    d.sleep(ms); // each cgroup is sampled on its own schedule
     d.iterate().unwrap();
     assert_eq!(d.sys.signals, vec![(90, libc::SIGKILL)]);
 }
@@ -187,6 +189,7 @@ fn the_capped_ancestor_decides_for_its_subtree_and_the_tightest_goes_first() {
     // build.service: 3.3 % headroom (SIGKILL), user.slice 8.6 %: build.service first.
     assert_eq!(d.sys.signals, vec![(90, libc::SIGKILL)]);
     set_usage(&build, 100, 0);
+    d.sleep(100);
     d.iterate().unwrap();
     assert_eq!(d.sys.signals[1], (80, libc::SIGTERM), "{:?}", d.sys.signals);
 }
@@ -246,8 +249,8 @@ fn every_candidate_ignored_is_counted_as_none_eligible() {
     );
 }
 
-/// `--cgroup-kill`: the victim's leaf cgroup is a service: the whole cgroup goes, through
-/// cgroup.kill, and each member counts as a SIGKILL.
+/// `--cgroup-kill`: the victim's leaf cgroup is an application scope: the whole cgroup
+/// goes, through cgroup.kill, and each member counts as a SIGKILL.
 #[test]
 fn cgroup_kill_takes_a_workload_cgroup_whole() {
     let t = Tree::new(
@@ -262,7 +265,7 @@ fn cgroup_kill_takes_a_workload_cgroup_whole() {
     set_memory(&t, 8.0);
     let dir = cgroup(
         &t,
-        "system.slice/build.service",
+        "user.slice/user-1000.slice/app-build-1.scope",
         &[90, 91, 92],
         None,
         300,
@@ -339,12 +342,15 @@ fn cgroup_kill_without_cgroup_kill_file_kills_each_member() {
 #[test]
 fn cgroup_kill_refuses_protected_and_non_workload_cgroups() {
     for (rel, avoid, oom_group, whole) in [
-        ("build.service", Some("^keeper$"), false, false),
+        ("app.scope", Some("^keeper$"), false, false),
         ("user.slice/session-2.scope", None, false, false),
         ("system.slice/earlyoom.service", None, false, false),
         ("work", None, false, false),
         ("work", None, true, true),
-        ("build.service", None, false, true),
+        ("app.scope", None, false, true),
+        // A service's cgroup holds its daemon: whole only with memory.oom.group.
+        ("cron.service", None, false, false),
+        ("cron.service", None, true, true),
     ] {
         let t = Tree::new(
             "cgkill-no",
@@ -441,4 +447,113 @@ fn a_service_manager_is_never_a_storms_source() {
     }
     assert_eq!(d.counters.storms, 0);
     let _ = Matchers::default();
+}
+
+/// Whole-cgroup kills go by the kill path's mechanism: where pidfds are missing, each
+/// member's /proc/PID directory; where pidfd_send_signal is missing too, kill(2) after the
+/// start-time check. (A set that could not be signalled at all would leave the victim alive.)
+#[test]
+fn cgroup_kill_signals_by_the_mechanism_the_self_test_found() {
+    use earlyoom::kill::Mechanism;
+    for (mech, via) in [(Mechanism::ProcDir, "procdir"), (Mechanism::Kill, "kill")] {
+        let t = Tree::new(
+            "cgkill-mech",
+            &[p(90, "hog", 900, 300), p(91, "worker", 100, 10)],
+        );
+        set_memory(&t, 8.0);
+        cgroup(&t, "app.scope", &[90, 91], None, 300, 0);
+        let mut d = daemon(
+            &t,
+            Config {
+                cgroup_kill: true,
+                ..Config::default()
+            },
+        );
+        d.killer.mech = mech;
+        d.sys.no_cgroup_kill = Some(libc::EROFS);
+        d.iterate().unwrap();
+        let kills: Vec<_> = d
+            .sys
+            .signals
+            .iter()
+            .filter(|s| s.1 == libc::SIGKILL)
+            .collect();
+        assert_eq!(kills.len(), 2, "{mech:?}: {:?}", d.sys.signals);
+        assert!(
+            d.sys.via.iter().all(|v| *v == via),
+            "{mech:?}: {:?}",
+            d.sys.via
+        );
+        assert!(d.sys.opened.is_empty(), "no pidfd taken with {mech:?}");
+    }
+}
+
+/// A pid listed in cgroup.procs that is no longer in the cgroup (moved, or a pid read from a
+/// list that changed) is never stopped nor killed; members still there after the wait are
+/// resumed (SIGCONT) and passed over by later scans.
+#[test]
+fn cgroup_kill_leaves_outsiders_alone_and_resumes_the_stuck() {
+    let t = Tree::new(
+        "cgkill-out",
+        &[
+            p(90, "hog", 900, 300),
+            p(91, "worker", 100, 10),
+            p(92, "outsider", 50, 10),
+        ],
+    );
+    set_memory(&t, 8.0);
+    cgroup(&t, "app.scope", &[90, 91, 92], None, 300, 0);
+    std::fs::write(t.dir.join("92/cgroup"), "0::/user.slice/other.scope\n").unwrap();
+    let mut d = daemon(
+        &t,
+        Config {
+            cgroup_kill: true,
+            ..Config::default()
+        },
+    );
+    d.sys.stuck = true;
+    d.iterate().unwrap();
+    let s = &d.sys.signals;
+    assert!(
+        !s.iter().any(|(p, _)| *p == 92),
+        "the outsider was signalled: {s:?}"
+    );
+    for pid in [90, 91] {
+        assert!(s.contains(&(pid, libc::SIGSTOP)), "{s:?}");
+        assert!(
+            s.contains(&(pid, libc::SIGCONT)),
+            "{pid} left stopped: {s:?}"
+        );
+        assert!(d.scanner.unkillable.contains(pid, 1000 + pid as u64));
+    }
+}
+
+/// `--dryrun` with every scope option: the lines say "would", nothing is stopped, killed
+/// or written.
+#[test]
+fn dry_run_stops_kills_and_writes_nothing() {
+    let mut procs = vec![p(300, "sh", 10, 100)];
+    for (i, pid) in [401, 402, 403].into_iter().enumerate() {
+        let mut c = p(pid, "child", 500 - i as i32, 4096);
+        c.ppid = 300;
+        procs.push(c);
+    }
+    let t = Tree::new("dry", &procs);
+    std::fs::write(t.dir.join("uptime"), "20.00 30.00\n").unwrap();
+    set_memory(&t, 8.0);
+    cgroup(&t, "app.scope", &[300, 401, 402, 403], None, 300, 0);
+    let cfg = Config {
+        dryrun: true,
+        cgroup_kill: true,
+        storm_guard: true,
+        ..Config::default()
+    };
+    let mut d = daemon(&t, cfg);
+    d.storms = Some(Storms::default());
+    for _ in 0..4 {
+        d.iterate().unwrap();
+    }
+    assert!(d.sys.signals.is_empty(), "{:?}", d.sys.signals);
+    assert!(d.sys.controls.is_empty(), "{:?}", d.sys.controls);
+    assert!(d.counters.no_kill[NoKill::DryRun as usize] >= 4);
 }

@@ -300,7 +300,7 @@ pub fn headrooms(host: &Host, opts: &Effective) -> HeadroomView {
         if !matches!(files.limit(&n.path, "memory.max"), Ok(Some(_))) {
             continue;
         }
-        let sample = match scope::read_cap(&mut files, &n.path, true) {
+        let sample = match scope::read_cap(&mut files, &root.0, &n.path, true) {
             Ok(s) => s,
             Err(e) => {
                 view.unreadable.push((n.rel, e.to_string()));
