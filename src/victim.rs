@@ -537,24 +537,6 @@ impl Scanner {
             if victim.is_some_and(|v| cur.oom_score < v.oom_score) {
                 return Err(Skip::NotLarger);
             }
-            // A tie on oom_score is decided by RSS. A loser of the tie needs nothing else,
-            // so its RSS comes from statm, which the kernel generates for a fraction of
-            // stat's cost (no locks, no CPU times; proc(5): statm's `resident` is stat's
-            // `rss`, both get_mm_rss). Skipping the kernel-thread and zombie rules for it
-            // is exact: neither can have a positive oom_score (the kernel gives 0 to a task
-            // without an mm and to kernel threads), and it is not chosen anyway. A winner
-            // of the tie reads stat and meets every rule.
-            if let Some(v) = victim.filter(|v| v.oom_score == cur.oom_score) {
-                if cur.raw_score.is_some_and(|s| s > 0) {
-                    if let Ok(pages) = f.statm_resident(&mut self.file) {
-                        cur.rss_kib = pages * self.page_kib;
-                        cur.raw_rss = Some(cur.rss_kib);
-                        if !beats(false, Some(v), cur.rank()) {
-                            return Err(Skip::NotLarger);
-                        }
-                    }
-                }
-            }
             self.read_stat(f, cur)?;
         }
         // 7. Compare.

@@ -36,36 +36,15 @@ fn highest_oom_score_then_rss_then_lowest_pid() {
     assert_eq!(t.pick(BY_RSS, Matchers::default()), Some(10));
 }
 
-/// A tie on oom_score is decided by RSS, read from statm for the process that ties (a
-/// loser then reads nothing more) and from stat for one that wins: a crowd of equal scores
-/// picks exactly what earlyoom's ordering picks (the largest RSS, the first of equal ones).
+/// A crowd tied on oom_score is decided by RSS (stat), as earlyoom orders: the largest RSS,
+/// the first of equal ones in readdir order (ascending pids in /proc).
 #[test]
-fn ties_are_decided_by_rss_from_statm_then_stat() {
+fn ties_are_decided_by_rss() {
     let crowd: Vec<P> = (100..160)
         .map(|pid| p(pid, "worker", 400, if pid == 137 { 900 } else { 300 }))
         .collect();
     let t = Tree::new("ties", &crowd);
     assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(137));
-    // Equal RSS too: the first in readdir order stays (ascending pids in /proc, the
-    // directory's own order in a fixture), as with stat alone.
-    let same: Vec<P> = (100..160).map(|pid| p(pid, "worker", 400, 300)).collect();
-    let t = Tree::new("ties-equal", &same);
-    let with_statm = t.pick(DEFAULT, Matchers::default());
-    for pid in 100..160 {
-        std::fs::remove_file(t.dir.join(format!("{pid}/statm"))).unwrap();
-    }
-    assert_eq!(with_statm, t.pick(DEFAULT, Matchers::default()));
-    // The tie is judged on statm: a process whose statm says smaller loses without stat
-    // being consulted (stat here claims more, which the kernel never would).
-    let t = Tree::new(
-        "ties-statm",
-        &[p(100, "a", 400, 300), p(101, "b", 400, 900)],
-    );
-    std::fs::write(t.dir.join("101/statm"), "100 10 0 1 0 10 0\n").unwrap();
-    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(100));
-    // Without statm (an older or stricter /proc), stat decides as before.
-    std::fs::remove_file(t.dir.join("101/statm")).unwrap();
-    assert_eq!(t.pick(DEFAULT, Matchers::default()), Some(101));
 }
 
 #[test]

@@ -37,12 +37,6 @@ pub trait PidFiles {
         parse_stat(&buf[..n]).ok_or(Errno(libc::EINVAL))
     }
 
-    /// The `resident` field of statm, in pages (proc(5)).
-    fn statm_resident(&mut self, buf: &mut [u8]) -> Result<i64, Errno> {
-        let n = self.read(b"statm", buf)?;
-        parse_statm_resident(&buf[..n]).ok_or(Errno(libc::EINVAL))
-    }
-
     /// A file holding one decimal integer (oom_score, oom_score_adj).
     fn int(&mut self, file: &[u8], buf: &mut [u8]) -> Result<i32, Errno> {
         let n = self.read(file, buf)?;
@@ -290,27 +284,6 @@ mod tests {
         for bad in [&b""[..], b"x", b"\0\0\0", b")", b"1 (x) S", b"1 (x) SS 1 1"] {
             assert_eq!(parse_stat(bad), None, "{bad:?}");
         }
-    }
-
-    /// statm's resident is stat's rss: the tie path of the scan relies on it.
-    #[test]
-    fn statm_resident_is_stats_rss() {
-        assert_eq!(parse_statm_resident(b"2517 902 724 6 0 161 0\n"), Some(902));
-        for bad in [&b""[..], b"2517", b"2517 x 1", b"2517  902"] {
-            assert_eq!(parse_statm_resident(bad), None, "{bad:?}");
-        }
-        let d = ProcDir::open(&ProcRoot::default()).unwrap();
-        let mut buf = [0u8; 1024];
-        let me = sys::getpid();
-        let rss = d.stat(me, &mut buf).unwrap().rss_pages;
-        let pinned = d.open_pid(me, &mut sys::CPath::new()).unwrap();
-        let mut r = pinned.reader();
-        let resident = r.statm_resident(&mut buf).unwrap();
-        // The test thread may fault a page or two in between.
-        assert!(
-            (resident - rss).abs() <= 64,
-            "statm {resident} vs stat {rss}"
-        );
     }
 
     #[test]

@@ -62,13 +62,6 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
     })
 }
 
-/// The second field of `/proc/PID/statm` (`resident`, pages).
-pub fn parse_statm_resident(buf: &[u8]) -> Option<i64> {
-    let mut it = buf.split(|&b| b == b' ');
-    it.next()?;
-    parse_int(it.next()?.trim_ascii())
-}
-
 /// A short string read from procfs (comm, cmdline), at most 255 bytes, no allocation.
 #[derive(Clone, Copy)]
 pub struct Text {
