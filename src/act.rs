@@ -104,6 +104,27 @@ fn mib(b: u64) -> f64 {
 }
 
 /// The rules a set kill follows, with the daemon's lineage read now.
+/// "killing process N "comm"" (or "would kill", under `--dryrun`), or `none`.
+pub(crate) fn action_text(v: Option<&Victim>, dryrun: bool, none: &str) -> String {
+    match (v, dryrun) {
+        (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
+        (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
+        (None, _) => none.to_string(),
+    }
+}
+
+/// The line of a whole-cgroup kill refused for a protected member.
+fn refuse_whole(rel: &Text, pid: i32, comm: &Text, spared: whole::Spared, v: &Victim) {
+    crate::warn!(
+        "cgroup kill: not killing cgroup {} whole: its process {} \"{}\" {}; killing process {} alone\n",
+        rel.display(),
+        pid,
+        comm.display(),
+        spared.describe(),
+        v.pid
+    );
+}
+
 /// A listing with start times, as [`whole::pin`] takes it.
 fn listed(v: Vec<(i32, u64)>) -> Vec<whole::Listed> {
     v.into_iter().map(|(p, s)| (p, Some(s))).collect()
@@ -251,29 +272,13 @@ impl<S: Sys> Daemon<S> {
             crate::decide::Action::Kill => ("SIGKILL", cfg.kill_percent),
             crate::decide::Action::Term => ("SIGTERM", cfg.term_percent),
         };
-        let what = match (&sel.victim, self.settings.kill.dryrun) {
-            (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
-            (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
-            (None, _) => "no process to kill in it".to_string(),
-        };
-        let cg = shown.as_os_str().as_encoded_bytes();
-        let fields = sel.victim.as_ref().map_or(
-            Fields {
-                reason: Reason::Cgroup.label(),
-                cgroup: cg,
-                ..Fields::default()
-            },
-            |v| Fields {
-                pid: v.pid,
-                uid: v.uid,
-                comm: v.comm.as_bytes(),
-                signal: "",
-                rss_kib: v.rss_kib,
-                oom_score: v.oom_score,
-                reason: Reason::Cgroup.label(),
-                cgroup: cg,
-            },
+        let what = action_text(
+            sel.victim.as_ref(),
+            self.settings.kill.dryrun,
+            "no process to kill in it",
         );
+        let cg = shown.as_os_str().as_encoded_bytes();
+        let fields = Fields::of(sel.victim.as_ref(), "", Reason::Cgroup.label(), cg);
         crate::log::record(
             Level::Warn,
             Kind::Cgroup,
@@ -445,16 +450,7 @@ impl<S: Sys> Daemon<S> {
         let head = pinned.members.first().map(|m| &m.v).unwrap_or(v);
         let mut cg = Text::new();
         head.dir.cgroup(&mut cg);
-        let fields = Fields {
-            pid: head.pid,
-            uid: head.uid,
-            comm: head.comm.as_bytes(),
-            signal: "SIGKILL",
-            rss_kib: head.rss_kib,
-            oom_score: head.oom_score,
-            reason: Reason::Storm.label(),
-            cgroup: cg.as_bytes(),
-        };
+        let fields = Fields::of(Some(head), "SIGKILL", Reason::Storm.label(), cg.as_bytes());
         crate::log::record(
             Level::Warn,
             Kind::Storm,
@@ -594,14 +590,7 @@ impl<S: Sys> Daemon<S> {
         let pinned = whole::pin(&mut self.sys, &rules, &pids, how, Some(rel.as_bytes()));
         drop(rules);
         if let Some((pid, comm, spared)) = pinned.spared {
-            crate::warn!(
-                "cgroup kill: not killing cgroup {} whole: its process {} \"{}\" {}; killing process {} alone\n",
-                rel.display(),
-                pid,
-                comm.display(),
-                spared.describe(),
-                v.pid
-            );
+            refuse_whole(&rel, pid, &comm, spared, v);
             return Ok(false);
         }
         if !pinned.members.iter().any(|m| m.v.pid == v.pid) {
@@ -625,14 +614,7 @@ impl<S: Sys> Daemon<S> {
         // A protected process may have joined between the two looks: back out.
         if let Some((pid, comm, spared)) = pinned.spared {
             whole::resume(&mut self.sys, &pinned.members, how.mech);
-            crate::warn!(
-                "cgroup kill: not killing cgroup {} whole: its process {} \"{}\" {}; killing process {} alone\n",
-                rel.display(),
-                pid,
-                comm.display(),
-                spared.describe(),
-                v.pid
-            );
+            refuse_whole(&rel, pid, &comm, spared, v);
             return Ok(false);
         }
         let verb = if self.settings.kill.dryrun {
@@ -642,16 +624,7 @@ impl<S: Sys> Daemon<S> {
         };
         let mut cg = Text::new();
         cg.set(rel.as_bytes());
-        let fields = Fields {
-            pid: v.pid,
-            uid: v.uid,
-            comm: v.comm.as_bytes(),
-            signal: "SIGKILL",
-            rss_kib: v.rss_kib,
-            oom_score: v.oom_score,
-            reason: reason.label(),
-            cgroup: cg.as_bytes(),
-        };
+        let fields = Fields::of(Some(v), "SIGKILL", reason.label(), cg.as_bytes());
         crate::log::record(
             Level::Warn,
             Kind::Kill,
@@ -735,27 +708,12 @@ impl<S: Sys> Daemon<S> {
                 format!("swapping out {pages_per_s:.0} pages/s")
             }
         };
-        let what = match (&sel.victim, self.settings.kill.dryrun) {
-            (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
-            (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
-            (None, _) => "no process to kill".to_string(),
-        };
-        let fields = match sel.victim.as_ref() {
-            Some(v) => Fields {
-                pid: v.pid,
-                uid: v.uid,
-                comm: v.comm.as_bytes(),
-                signal: "",
-                rss_kib: v.rss_kib,
-                oom_score: v.oom_score,
-                reason: Reason::Pressure.label(),
-                cgroup: b"",
-            },
-            None => Fields {
-                reason: Reason::Pressure.label(),
-                ..Fields::default()
-            },
-        };
+        let what = action_text(
+            sel.victim.as_ref(),
+            self.settings.kill.dryrun,
+            "no process to kill",
+        );
+        let fields = Fields::of(sel.victim.as_ref(), "", Reason::Pressure.label(), b"");
         crate::log::record(
             Level::Warn,
             Kind::Pressure,
@@ -854,16 +812,7 @@ impl<S: Sys> Daemon<S> {
         crate::log::record(
             Level::Warn,
             Kind::Warn,
-            &Fields {
-                pid: v.pid,
-                uid: v.uid,
-                comm: v.comm.as_bytes(),
-                signal: "",
-                rss_kib: v.rss_kib,
-                oom_score: v.oom_score,
-                reason: "warn",
-                cgroup: b"",
-            },
+            &Fields::of(Some(v), "", "warn", b""),
             format_args!(
                 "{}: the next victim would be process {} uid {} \"{}\": oom_score {}, VmRSS {} MiB\n",
                 head,

@@ -78,6 +78,36 @@ pub struct Fields<'a> {
     pub cgroup: &'a [u8],
 }
 
+impl<'a> Fields<'a> {
+    /// The fields of an action on `victim` (None: an action that found no process), with
+    /// `signal` (empty when the kill that follows has its own entry), the metrics `reason`
+    /// label and the cgroup it concerns.
+    pub fn of(
+        victim: Option<&'a crate::victim::Victim>,
+        signal: &'a str,
+        reason: &'a str,
+        cgroup: &'a [u8],
+    ) -> Fields<'a> {
+        match victim {
+            Some(v) => Fields {
+                pid: v.pid,
+                uid: v.uid,
+                comm: v.comm.as_bytes(),
+                signal,
+                rss_kib: v.rss_kib,
+                oom_score: v.oom_score,
+                reason,
+                cgroup,
+            },
+            None => Fields {
+                reason,
+                cgroup,
+                ..Fields::default()
+            },
+        }
+    }
+}
+
 /// Our stdout ([0]) and stderr ([1]) are journal streams: each on its own, since a unit
 /// may send one to the journal and the other to a file (`StandardError=file:...`), whose
 /// lines must then stay exactly earlyoom's.

@@ -677,14 +677,6 @@ fn fields<'a>(v: &'a Victim, sig: Signal, reason: Reason, cgroup: &'a mut Text) 
     if crate::journal::active() {
         v.dir.cgroup(cgroup);
     }
-    Fields {
-        pid: v.pid,
-        uid: v.uid,
-        comm: v.comm.as_bytes(),
-        signal: if sig == Signal::Probe { "" } else { sig.name() },
-        rss_kib: v.rss_kib,
-        oom_score: v.oom_score,
-        reason: reason.label(),
-        cgroup: cgroup.as_bytes(),
-    }
+    let signal = if sig == Signal::Probe { "" } else { sig.name() };
+    Fields::of(Some(v), signal, reason.label(), cgroup.as_bytes())
 }

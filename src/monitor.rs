@@ -327,30 +327,14 @@ impl<S: Sys> Daemon<S> {
         let max = s
             .max
             .map_or("max".to_string(), |m| format!("{:.1} MiB", mib(m)));
-        let what = match (&sel.victim, self.settings.kill.dryrun) {
-            (Some(v), false) => format!("killing process {} \"{}\"", v.pid, v.comm.display()),
-            (Some(v), true) => format!("would kill process {} \"{}\"", v.pid, v.comm.display()),
-            (None, _) => "no process to kill in it".to_string(),
-        };
-        let cgroup = shown.as_os_str().as_encoded_bytes();
-        let fields = sel.victim.as_ref().map_or(
-            Fields {
-                reason: Reason::Livelock.label(),
-                cgroup,
-                ..Fields::default()
-            },
-            |v| Fields {
-                pid: v.pid,
-                uid: v.uid,
-                comm: v.comm.as_bytes(),
-                // The kill that follows has its own entry, with the signal it sent.
-                signal: "",
-                rss_kib: v.rss_kib,
-                oom_score: v.oom_score,
-                reason: Reason::Livelock.label(),
-                cgroup,
-            },
+        let what = crate::act::action_text(
+            sel.victim.as_ref(),
+            self.settings.kill.dryrun,
+            "no process to kill in it",
         );
+        let cgroup = shown.as_os_str().as_encoded_bytes();
+        // The kill that follows has its own entry, with the signal it sent.
+        let fields = Fields::of(sel.victim.as_ref(), "", Reason::Livelock.label(), cgroup);
         crate::log::record(
             crate::log::Level::Warn,
             Kind::Livelock,

@@ -16,20 +16,6 @@ use earlyoom::settings::Settings;
 use fixture::*;
 use std::path::Path;
 
-/// A meminfo of 1,000,000 KiB without swap whose MemAvailable is `pct` percent of "user mem
-/// total" (MemAvailable + AnonPages, the daemon's base).
-fn set_memory(t: &Tree, pct: f64) {
-    let avail = (pct * 10_000.0) as i64;
-    let anon = 1_000_000 - avail;
-    std::fs::write(
-        t.dir.join("meminfo"),
-        format!(
-            "MemTotal:        1000000 kB\nMemFree:          {avail} kB\nMemAvailable:     {avail} kB\nAnonPages:        {anon} kB\nSwapTotal:              0 kB\nSwapFree:               0 kB\n"
-        ),
-    )
-    .unwrap();
-}
-
 fn daemon(t: &Tree, cfg: Config, r: Recorder) -> Daemon<Recorder> {
     let (settings, _) = Settings::new(&cfg).unwrap();
     let mem = meminfo::Reader::open(&t.root().0).unwrap();

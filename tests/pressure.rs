@@ -14,15 +14,7 @@ use earlyoom::warn::Episodes;
 use fixture::*;
 
 fn set_memory(t: &Tree, pct: f64) {
-    let avail = (pct * 10_000.0) as i64;
-    let anon = 1_000_000 - avail;
-    std::fs::write(
-        t.dir.join("meminfo"),
-        format!(
-            "MemTotal:        1000000 kB\nMemFree:          {avail} kB\nMemAvailable:     {avail} kB\nAnonPages:        {anon} kB\nSwapTotal:        2000000 kB\nSwapFree:         1900000 kB\n"
-        ),
-    )
-    .unwrap();
+    set_memory_swap(t, pct, 2_000_000, 1_900_000);
 }
 
 fn set_pressure(t: &Tree, full_us: u64, swap_pages: u64) {

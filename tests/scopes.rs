@@ -19,19 +19,6 @@ use std::path::{Path, PathBuf};
 
 const MIB: u64 = 1 << 20;
 
-/// A meminfo of 1,000,000 KiB without swap, MemAvailable at `pct` % of user mem total.
-fn set_memory(t: &Tree, pct: f64) {
-    let avail = (pct * 10_000.0) as i64;
-    let anon = 1_000_000 - avail;
-    std::fs::write(
-        t.dir.join("meminfo"),
-        format!(
-            "MemTotal:        1000000 kB\nMemFree:          {avail} kB\nMemAvailable:     {avail} kB\nAnonPages:        {anon} kB\nSwapTotal:              0 kB\nSwapFree:               0 kB\n"
-        ),
-    )
-    .unwrap();
-}
-
 fn matchers(avoid: Option<&str>, ignore: Option<&str>) -> Config {
     Config {
         avoid: avoid.map(|s| s.as_bytes().to_vec()),

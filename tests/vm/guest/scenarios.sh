@@ -882,6 +882,8 @@ swap_on() { # the host's throttled swap disk (lab.swap=1)
 	mkswap "$_sw" >/dev/null 2>&1 && swapon "$_sw" || fail "swapon $_sw failed"
 }
 psi_full_us() { sed -n 's/^full .*total=\([0-9]*\).*/\1/p' /proc/pressure/memory; }
+psi_full_avg10() { sed -n 's/^full avg10=\([0-9.]*\).*/\1/p' /proc/pressure/memory; }
+max_of() { awk -v a="$1" -v m="$2" 'BEGIN { print (a > m ? a : m) }'; }
 swap_free_pct() { awk '$1 == "SwapTotal:" { t = $2 } $1 == "SwapFree:" { f = $2 } END { if (t > 0) printf "%d", f * 100 / t; else print 100 }' /proc/meminfo; }
 # beats_gap FILE FROM_MS: the longest gap between heartbeat beats after FROM_MS (the first
 # beat after it excluded: its gap spans what came before).
@@ -962,8 +964,7 @@ sc_cache_stream() {
 	t0=$(now)
 	max10=0
 	while [ $(($(now) - t0)) -lt $((CACHE_SECONDS * 1000)) ]; do
-		a=$(sed -n 's/^full avg10=\([0-9.]*\).*/\1/p' /proc/pressure/memory)
-		max10=$(awk -v a="$a" -v m="$max10" 'BEGIN { print (a > m ? a : m) }')
+		max10=$(max_of "$(psi_full_avg10)" "$max10")
 		sleep 1
 	done
 	full1=$(psi_full_us)
@@ -1001,8 +1002,7 @@ sc_after_kill() {
 	full0=$(psi_full_us)
 	max10=0
 	while [ $(($(now) - t_kill)) -lt 20000 ]; do
-		a=$(sed -n 's/^full avg10=\([0-9.]*\).*/\1/p' /proc/pressure/memory)
-		max10=$(awk -v a="$a" -v m="$max10" 'BEGIN { print (a > m ? a : m) }')
+		max10=$(max_of "$(psi_full_avg10)" "$max10")
 		sleep 1
 	done
 	full1=$(psi_full_us)
